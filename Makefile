@@ -1,0 +1,41 @@
+# The quick start: `make demo` and `make test` work on a fresh machine with
+# Python 3.11 and make; both create .venv and install what they need.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck docs compat bench ci clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,docs,uvloop]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check bridge tests examples bench compat docs
+	$(PY) -m ruff format --check bridge tests examples bench compat docs
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+# eventlet's own test suite on bridge.hub (HUBS="bridge.hub epolls asyncio" for the side-by-side table)
+HUBS ?= bridge.hub
+compat: $(STAMP)
+	$(PY) compat/eventlet_suite.py $(HUBS)
+
+bench: $(STAMP)
+	$(PY) bench/hub.py
+
+clean:
+	rm -rf $(VENV) docs/_build compat/_work .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,649 @@
+"""bridge's eventlet hub: eventlet's scheduler running on an asyncio event loop.
+
+The problem
+-----------
+eventlet runs green code on a *hub*: a greenlet that owns the event loop,
+fires timers and wakes greenthreads when their fds are ready. asyncio runs
+async code on an *event loop*. A service in migration has both, and they
+must share one loop in one thread, whichever of them started first:
+
+* a legacy green main (``eventlet.monkey_patch(); serve()``) has no loop
+  running; the hub must make one and run it (*owner mode*);
+* an async main (``asyncio.run``, aiohttp's ``run_app``, uvicorn,
+  pytest-asyncio) already runs a loop; the hub must *join* it (*guest mode*);
+* and a process moves between the two: a green main that has used the hub
+  calls ``asyncio.run(new_main())`` and goes on green when it returns.
+
+eventlet's own asyncio hub only knows owner mode and polls its timers
+through ``asyncio.wait_for``; it cannot join a running loop.
+
+The mechanism
+-------------
+*Timers and fds are the loop's own.* An eventlet ``Timer`` becomes a
+``call_later``/``call_soon`` handle, an fd listener an ``add_reader`` /
+``add_writer`` registration. The hub keeps the set of its pending timers
+(``_timers``) and eventlet's listener tables, so that it can move all of them
+to another loop (``_migrate``) when the loop changes.
+
+*The dispatcher* is the greenlet in which the loop runs our callbacks, and
+so the greenlet that greenthreads switch back to when they block:
+
+* owner mode: a greenlet of ours (``_owner_greenlet``) whose ``run`` is
+  ``owner_loop.run_forever()``;
+* guest mode: whichever greenlet called the running loop's ``run_forever``
+  (usually the thread's main greenlet).
+
+*The anchor* solves the problem that the dispatcher changes while
+greenthreads are parked. A greenlet that finishes returns to its parent, and
+greenthreads would have the dispatcher of the day they were spawned as
+parent. So ``hub.greenlet`` -- the greenlet eventlet spawns greenthreads
+under and switches to -- is a greenlet that has already finished: the
+*anchor*. Switching to a finished greenlet goes to its parent, and a
+greenlet finishing under a finished parent goes to that parent's parent.
+The anchor's parent is always the current dispatcher, so retargeting every
+greenthread at once is one assignment (``_set_dispatcher``). A useful side
+effect: ``hub.greenlet is getcurrent()`` is never true, so eventlet's own
+"do not call blocking functions from the mainloop" checks defer to
+:meth:`Hub.switch`, which gives the clear error of :exc:`BlockingCallError`.
+
+*The running loop.* asyncio keeps one "running loop" per thread, not per
+greenlet. In owner mode the owner loop runs in a greenlet that is switched
+out whenever a greenthread runs; if greenthreads saw that loop as running,
+``asyncio.run()`` from green main would be refused. So in owner mode the
+dispatcher clears the running loop before it switches into green code and
+sets it back when control returns (``_dispatch``). In guest mode nothing is
+cleared: the loop really is running there, and ``asyncio.run()`` from a
+greenthread would block it.
+
+*Mode changes* are seen two ways: asyncio's ``events._set_running_loop``
+is wrapped (``_running_loop_hook``), so the hub learns at once when a loop
+starts or stops in its thread and moves its timers and fds there, even if
+no green code touches the hub meanwhile; and every registration checks the
+thread's running loop against its own (``_registration_loop``), which
+catches loops whose start the hook cannot see (uvloop binds the function
+at its import).
+
+Invariants
+----------
+* ``self._anchor`` is dead and ``self._anchor.parent is self._dispatcher``.
+* Every pending timer is a key of ``self._timers`` and has exactly one live
+  handle, on ``self._loop``; every fd in ``self.listeners`` is registered on
+  ``self._loop`` and nowhere else.
+* ``self._guest`` is true exactly while ``self._loop`` runs in the thread and
+  is not the owner loop.
+
+Failure modes that remain
+-------------------------
+* asyncio tasks and futures created on the owner loop cannot move to a
+  guest loop; they wait until owner mode resumes (the hub's own timers and
+  fds do move).
+* ``os.fork()`` while a guest loop runs is not supported (asyncio does not
+  support forking a running loop either); from owner mode the child gets a
+  fresh owner loop, and the parent's is kept alive, unclosed, because closing
+  it would unregister the parent's fds from the epoll set the two share.
+
+XX: a reader registration could be kept between waits (it doubled TCP echo
+in a trial), but needs every fd close to be seen first; see performance.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, Literal
+
+import greenlet
+from eventlet.hubs import _threadlocal
+from eventlet.hubs import asyncio as eventlet_asyncio_hub
+from eventlet.hubs.hub import READ, BaseHub, FdListener
+from eventlet.hubs.timer import Timer
+
+from bridge._core import _eventlet_patches, _native
+from bridge._core._signals import SignalWakeup
+from bridge._errors import BlockingCallError
+
+__all__ = ("Hub", "HubStatistics", "is_available")
+
+_get_running_loop = asyncio.events._get_running_loop
+# The unwrapped setter: the hub's own clear/restore must not look like a
+# loop starting or stopping.
+_set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = getattr(
+    asyncio.events._set_running_loop,
+    "__bridge_wrapped__",
+    asyncio.events._set_running_loop,
+)
+_getcurrent = greenlet.getcurrent
+
+# How many items that become ready during a drain it may run (see _drain).
+_DRAIN_LOOKAHEAD = 64
+
+# Owner loops and greenlets of hubs whose process forked: never collected,
+# never closed (see "Failure modes" above).
+_forked_away: list[object] = []
+
+BLOCKING_CALL_ADVICE = (
+    "Green-blocking calls (eventlet.sleep, green socket I/O, eventlet queues, "
+    "locks and events...) suspend the calling greenthread, and the event "
+    "loop's greenlet is not a greenthread: blocking it would stop every task "
+    "and greenthread in this thread. Run the green code in a greenthread "
+    "instead: `await bridge.to_async(func)(*args)`, or use the asyncio "
+    "equivalent (e.g. `await asyncio.sleep(...)`)."
+)
+
+
+def is_available() -> bool:
+    """Tell eventlet's ``use_hub`` that this hub works here (it always does)."""
+    return True
+
+
+def _return_none() -> None:
+    return None
+
+
+def _main_greenlet() -> greenlet.greenlet:
+    g = _getcurrent()
+    while g.parent is not None:
+        g = g.parent
+    return g
+
+
+class _RetireHub(SystemExit):
+    """Unwinds an owner greenlet's ``run_forever`` from inside a callback.
+
+    A SystemExit so that asyncio's callback handling lets it through; caught
+    by :meth:`Hub.run`, which puts back the running loop of whoever retired
+    the greenlet (``run_forever``'s cleanup has just cleared it).
+    """
+
+    def __init__(self, running_loop: asyncio.AbstractEventLoop | None) -> None:
+        super().__init__()
+        self.running_loop = running_loop
+
+
+@dataclasses.dataclass(frozen=True)
+class HubStatistics:
+    """A snapshot of a hub, from :meth:`Hub.statistics`.
+
+    :ivar mode: ``"owner"`` (the hub runs its own loop), ``"guest"`` (it has
+        joined a loop that runs in this thread) or ``"idle"`` (no loop yet).
+    :ivar loop: the loop the hub's timers and fds are registered on.
+    :ivar timers: pending eventlet timers.
+    :ivar readers: fds with at least one reading greenthread.
+    :ivar writers: fds with at least one writing greenthread.
+    """
+
+    mode: Literal["owner", "guest", "idle"]
+    loop: asyncio.AbstractEventLoop | None
+    timers: int
+    readers: int
+    writers: int
+
+
+class Hub(eventlet_asyncio_hub.Hub):
+    """An eventlet hub on an asyncio event loop, owning it or joining it.
+
+    Select it with ``EVENTLET_HUB=bridge.hub`` (or
+    ``eventlet.hubs.use_hub("bridge.hub")``). It is a subclass of eventlet's
+    asyncio hub, so eventlet's ``await greenthread`` and
+    ``eventlet.asyncio.spawn_for_awaitable`` work with it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The loop our timers and fds are registered on; None before any.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # True while self._loop is a loop someone else runs in this thread.
+        self._guest = False
+        self._owner_loop: asyncio.AbstractEventLoop | None = None
+        self._owner_greenlet: greenlet.greenlet | None = None
+        # Pending timer with a delay -> its deadline on the monotonic clock.
+        # Zero-delay timers and other ready green work wait in _ready instead.
+        self._timers: dict[Timer, float] = {}
+        self._ready: collections.deque[Callable[[], object]] = collections.deque()
+        # Invariant: while _ready is not empty, a _drain is scheduled on
+        # self._loop or is running (not suspended) in the dispatcher.
+        self._drain_pending = False
+        self._closed_scheduled = False
+        self._wakeup: SignalWakeup | None = None
+        anchor = greenlet.greenlet(_return_none)
+        anchor.switch()
+        self._anchor = anchor
+        self._dispatcher: greenlet.greenlet = _main_greenlet()
+        anchor.parent = self._dispatcher
+        self.greenlet = anchor
+
+    def _post_initialize(self) -> None:
+        _native.ensure_native_asyncio()
+        running = _get_running_loop()
+        if running is not None:
+            self._enter_guest(running)
+
+    def __repr__(self) -> str:
+        s = self.statistics()
+        return (
+            f"<bridge.hub.Hub {s.mode} loop={s.loop!r} timers={s.timers} "
+            f"readers={s.readers} writers={s.writers}>"
+        )
+
+    # -- public introspection ------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:  # type: ignore[override]
+        """The loop green work runs on now (created in owner mode if needed)."""
+        return self._registration_loop()
+
+    @property
+    def mode(self) -> Literal["owner", "guest", "idle"]:
+        """``"guest"``, ``"owner"``, or ``"idle"`` before the hub needed a loop."""
+        if self._guest:
+            return "guest"
+        return "idle" if self._loop is None else "owner"
+
+    def statistics(self) -> HubStatistics:
+        """Return a :class:`HubStatistics` snapshot of this hub."""
+        return HubStatistics(
+            mode=self.mode,
+            loop=self._loop,
+            timers=self.get_timers_count(),
+            readers=len(self.listeners[READ]),
+            writers=len(self.listeners[self.WRITE]),
+        )
+
+    # -- which loop, which dispatcher --------------------------------------
+
+    def _registration_loop(self) -> asyncio.AbstractEventLoop:
+        running = _get_running_loop()
+        loop = self._loop
+        if running is loop and loop is not None:
+            return loop  # guest mode, or inside the owner greenlet
+        if running is None and loop is self._owner_loop and loop is not None:
+            return loop  # owner mode, in a greenthread
+        if running is not None and running is not self._owner_loop:
+            self._enter_guest(running)
+            return running
+        self._guest = False  # a guest loop stopped and the hook did not see it
+        return self._use_owner_loop()
+
+    def _set_dispatcher(self, dispatcher: greenlet.greenlet) -> None:
+        anchor = self._anchor
+        previous = anchor.parent
+        if previous is dispatcher:
+            self._dispatcher = dispatcher
+            return
+        # A greenthread that becomes the dispatcher (it called asyncio.run)
+        # has the anchor among its ancestors; hang it on the previous
+        # dispatcher instead, or the anchor would become its own ancestor.
+        g = dispatcher
+        while g is not None:
+            if g.parent is anchor:
+                g.parent = previous
+            g = g.parent
+        anchor.parent = dispatcher
+        self._dispatcher = dispatcher
+
+    def _owner_dispatcher(self) -> greenlet.greenlet:
+        g = self._owner_greenlet
+        if g is None or g.dead:
+            g = self._owner_greenlet = greenlet.greenlet(self.run, _main_greenlet())
+        return g
+
+    def _use_owner_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._owner_loop
+        if loop is None or loop.is_closed():
+            _native.ensure_native_asyncio()
+            loop = self._owner_loop = asyncio.new_event_loop()
+        previous, self._loop = self._loop, loop
+        self._set_dispatcher(self._owner_dispatcher())
+        if previous is not None and previous is not loop:
+            self._migrate(previous, loop)
+        return loop
+
+    def _enter_guest(self, loop: asyncio.AbstractEventLoop) -> None:
+        _native.ensure_native_asyncio()
+        previous, self._loop = self._loop, loop
+        self._guest = True
+        self._set_dispatcher(_getcurrent())
+        if previous is not None and previous is not loop:
+            self._migrate(previous, loop)
+        else:
+            self._drain_pending = False
+        self._signal_wakeup().attach(loop)
+
+    def _leave_guest(self) -> None:
+        self._guest = False
+        if self._wakeup is not None:
+            self._wakeup.detach()
+        if self._ready or self._timers or self.listeners[READ] or self.listeners[self.WRITE]:
+            self._use_owner_loop()
+        else:
+            self._set_dispatcher(self._owner_dispatcher())
+
+    def _migrate(
+        self,
+        old: asyncio.AbstractEventLoop,
+        new: asyncio.AbstractEventLoop,
+        *,
+        unwatch_old: bool = True,
+    ) -> None:
+        now = self.clock()
+        for timer, deadline in self._timers.items():
+            timer._bridge_handle.cancel()  # type: ignore[attr-defined]
+            timer._bridge_handle = new.call_later(  # type: ignore[attr-defined]
+                max(0.0, deadline - now), self._fire_timer, timer
+            )
+        for evtype, bucket in self.listeners.items():
+            for fileno in bucket:
+                if unwatch_old:
+                    self._unwatch(old, evtype, fileno)
+                self._watch(new, evtype, fileno)
+        # A drain suspended in the old dispatcher no longer counts.
+        self._drain_pending = bool(self._ready)
+        if self._ready:
+            new.call_soon(self._drain)
+
+    def _signal_wakeup(self) -> SignalWakeup:
+        if self._wakeup is None:
+            self._wakeup = SignalWakeup()
+        return self._wakeup
+
+    # -- the dispatcher's side ----------------------------------------------
+
+    def _dispatch(self, fn: Callable[..., object], *args: object) -> Any:
+        """Call ``fn(*args)`` in the dispatcher, where it may switch to green code.
+
+        Returns ``sys.exc_info()`` of an ordinary exception, for the caller to
+        report, or None.
+        """
+        if self._guest:
+            try:
+                fn(*args)
+            except self.SYSTEM_EXCEPTIONS:
+                raise
+            except BaseException:
+                return sys.exc_info()
+            return None
+        loop = self._owner_loop
+        _set_running_loop(None)
+        try:
+            fn(*args)
+        except greenlet.GreenletExit:
+            # Thrown into the owner greenlet (garbage collection of a
+            # discarded hub, or retirement): unwind run_forever.
+            raise _RetireHub(_get_running_loop()) from None
+        except self.SYSTEM_EXCEPTIONS:
+            raise
+        except BaseException:
+            _set_running_loop(loop)
+            return sys.exc_info()
+        _set_running_loop(loop)
+        return None
+
+    def _fire_timer(self, timer: Timer) -> None:
+        self._timers.pop(timer, None)
+        exc_info = self._dispatch(timer)
+        if exc_info is not None:
+            self.squelch_timer_exception(timer, exc_info)
+
+    def _fd_ready(self, evtype: str, fileno: int) -> None:
+        listener = self.listeners[evtype].get(fileno)
+        if listener is None:
+            return
+        exc_info = self._dispatch(listener.cb, fileno)
+        if exc_info is not None:
+            self.squelch_exception(fileno, exc_info)
+
+    def _make_ready(self, item: Callable[[], object]) -> None:
+        self._ready.append(item)
+        if not self._drain_pending:
+            self._drain_pending = True
+            self._registration_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Run ready green work: what is ready now, plus a little more.
+
+        One loop iteration polls the selector (a syscall, ~4 us on the stdlib
+        loop). Running only what was ready when the drain started would make
+        every ``eventlet.sleep(0)`` pay for one; running until nothing is
+        ready would starve I/O and asyncio callbacks. So a drain also runs up
+        to ``_DRAIN_LOOKAHEAD`` items that become ready while it runs.
+        """
+        ready = self._ready
+        budget = len(ready) + _DRAIN_LOOKAHEAD
+        if self._guest:
+            owner_loop = None
+        else:
+            owner_loop = self._owner_loop
+            _set_running_loop(None)
+        while ready and budget:
+            budget -= 1
+            item = ready.popleft()
+            try:
+                item()
+            except greenlet.GreenletExit:
+                if owner_loop is None:
+                    raise
+                # Thrown into the owner greenlet (garbage collection of a
+                # discarded hub, or retirement): unwind run_forever.
+                raise _RetireHub(_get_running_loop()) from None
+            except self.SYSTEM_EXCEPTIONS:
+                self._drain_pending = False
+                raise
+            except BaseException:
+                self.squelch_timer_exception(item, sys.exc_info())
+        if owner_loop is not None:
+            _set_running_loop(owner_loop)
+        if ready:
+            self._registration_loop().call_soon(self._drain)
+        else:
+            self._drain_pending = False
+
+    def _close_all(self) -> None:
+        self._closed_scheduled = False
+        while self.closed:
+            self.close_one()
+
+    def run(self, *a: object, **kw: object) -> None:
+        """The owner greenlet: run the owner loop until aborted or retired."""
+        loop = self._owner_loop
+        if loop is None:
+            return
+        wakeup = self._signal_wakeup()
+        wakeup.attach(loop)
+        self.running = True
+        try:
+            loop.run_forever()
+        except _RetireHub as exc:
+            _set_running_loop(exc.running_loop)
+        finally:
+            self.running = False
+            self.stopping = False
+            wakeup.detach()
+
+    # -- the greenthreads' side ---------------------------------------------
+
+    def switch(self) -> Any:
+        """Suspend the current greenthread until the hub switches back to it."""
+        cur = _getcurrent()
+        self._registration_loop()
+        if not self._guest and self._dispatcher.dead:
+            self._set_dispatcher(self._owner_dispatcher())
+        if cur is self._dispatcher:
+            raise BlockingCallError(self._blocking_message())
+        switch_out = getattr(cur, "switch_out", None)
+        if switch_out is not None:
+            try:
+                switch_out()
+            except Exception:
+                self.squelch_generic_exception(sys.exc_info())
+        anchor = self._anchor
+        if cur.parent is not anchor:
+            try:
+                cur.parent = anchor
+            except (ValueError, AttributeError):
+                pass  # the main greenlet, or an ancestor of the dispatcher
+        return anchor.switch()
+
+    def _blocking_message(self) -> str:
+        where = "in the event loop's greenlet"
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:
+            task = None
+        if task is not None:
+            where = f"in task {task.get_name()!r} ({task.get_coro()!r})"
+        return f"A green-blocking call was made on the asyncio event loop, {where}. " + (
+            BLOCKING_CALL_ADVICE
+        )
+
+    def ensure_greenlet(self) -> None:
+        if not self._guest and self._dispatcher.dead:
+            self._set_dispatcher(self._owner_dispatcher())
+
+    def abort(self, wait: bool = False) -> None:
+        """Stop the owner loop (owner mode); a guest hub leaves its loop alone."""
+        if self._guest or not self.running:
+            return
+        self.stopping = True
+        assert self._owner_loop is not None
+        self._owner_loop.stop()
+        if wait:
+            self.switch()
+
+    # -- timers -----------------------------------------------------------
+
+    def add_timer(self, timer: Timer) -> float:
+        seconds = timer.seconds
+        if seconds <= 0:
+            self._make_ready(timer)
+            return self.clock()
+        loop = self._registration_loop()
+        deadline = self.clock() + seconds
+        timer._bridge_handle = loop.call_later(seconds, self._fire_timer, timer)  # type: ignore[attr-defined]
+        self._timers[timer] = deadline
+        return deadline
+
+    def timer_canceled(self, timer: Timer) -> None:
+        if self._timers.pop(timer, None) is not None:
+            timer._bridge_handle.cancel()  # type: ignore[attr-defined]
+
+    def get_timers_count(self) -> int:  # type: ignore[override]
+        ready = sum(1 for item in self._ready if not getattr(item, "called", False))
+        return len(self._timers) + ready
+
+    # -- fds ----------------------------------------------------------------
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, evtype: str, fileno: int) -> None:
+        if evtype is READ:
+            loop.add_reader(fileno, self._fd_ready, READ, fileno)
+        else:
+            loop.add_writer(fileno, self._fd_ready, evtype, fileno)
+
+    def _unwatch(self, loop: asyncio.AbstractEventLoop, evtype: str, fileno: int) -> None:
+        if loop.is_closed():
+            return
+        try:
+            if evtype is READ:
+                loop.remove_reader(fileno)
+            else:
+                loop.remove_writer(fileno)
+        except (OSError, ValueError):
+            pass  # the fd was closed behind our back; the kernel dropped it already
+
+    def add(
+        self,
+        evtype: str,
+        fileno: int,
+        cb: Callable[[int], object],
+        tb: Callable[[BaseException], object],
+        mark_as_closed: Callable[[], object] | None,
+    ) -> FdListener:
+        loop = self._registration_loop()
+        first = fileno not in self.listeners[evtype]
+        listener = BaseHub.add(self, evtype, fileno, cb, tb, mark_as_closed)
+        if first:
+            try:
+                self._watch(loop, evtype, fileno)
+            except BaseException:
+                BaseHub.remove(self, listener)
+                raise
+        return listener
+
+    def remove(self, listener: FdListener) -> None:
+        if listener.spent:
+            return
+        BaseHub.remove(self, listener)
+        evtype = listener.evtype
+        fileno = listener.fileno
+        if fileno not in self.listeners[evtype] and self._loop is not None:
+            self._unwatch(self._loop, evtype, fileno)
+
+    def remove_descriptor(self, fileno: int) -> None:
+        watched = [e for e, bucket in self.listeners.items() if fileno in bucket]
+        BaseHub.remove_descriptor(self, fileno)
+        if self._loop is not None:
+            for evtype in watched:
+                self._unwatch(self._loop, evtype, fileno)
+
+    def _obsolete(self, fileno: int) -> bool:
+        found = BaseHub._obsolete(self, fileno)
+        if found and not self._closed_scheduled:
+            self._closed_scheduled = True
+            self._make_ready(self._close_all)
+        return found
+
+    def notify_close(self, fileno: int) -> None:
+        """``fileno`` was closed: wake its waiters with ``IOClosed`` (eventlet
+        only does this when the number is reused)."""
+        self._obsolete(fileno)
+
+    # -- process events ------------------------------------------------------
+
+    def _running_loop_changed(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        if loop is None:
+            if self._guest and _getcurrent() is self._dispatcher:
+                self._leave_guest()
+        elif loop is not self._owner_loop and loop is not self._loop:
+            self._enter_guest(loop)
+
+    def _after_fork_in_child(self) -> None:
+        if self._guest:
+            return
+        old_loop, old_greenlet = self._loop, self._owner_greenlet
+        _forked_away.append((old_loop, old_greenlet, self._wakeup))
+        self._wakeup = None
+        self._owner_loop = self._owner_greenlet = self._loop = None
+        self.running = False
+        if old_loop is None:
+            return
+        new = self._use_owner_loop()
+        self._migrate(old_loop, new, unwatch_old=False)
+
+
+def _running_loop_hook(loop: asyncio.AbstractEventLoop | None) -> None:
+    _set_running_loop(loop)
+    hub = getattr(_threadlocal, "hub", None)
+    if isinstance(hub, Hub):
+        hub._running_loop_changed(loop)
+
+
+def _after_fork_in_child() -> None:
+    hub = getattr(_threadlocal, "hub", None)
+    if isinstance(hub, Hub):
+        hub._after_fork_in_child()
+
+
+def _install() -> None:
+    if not hasattr(asyncio.events._set_running_loop, "__bridge_wrapped__"):
+        _running_loop_hook.__bridge_wrapped__ = _set_running_loop  # type: ignore[attr-defined]
+        asyncio.events._set_running_loop = _running_loop_hook
+        asyncio._set_running_loop = _running_loop_hook  # type: ignore[attr-defined]
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+    _native.install_monkey_patch_hook()
+    _eventlet_patches.install()
+
+
+_install()
