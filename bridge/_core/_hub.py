@@ -208,6 +208,10 @@ class Hub(eventlet_asyncio_hub.Hub):
         # self._loop or is running (not suspended) in the dispatcher.
         self._drain_pending = False
         self._closed_scheduled = False
+        # (evtype, fileno) still registered with self._loop but with no
+        # listener; see _flush_idle.
+        self._idle: set[tuple[str, int]] = set()
+        self._idle_flush_pending = False
         self._wakeup: SignalWakeup | None = None
         anchor = greenlet.greenlet(_return_none)
         anchor.switch()
@@ -329,6 +333,11 @@ class Hub(eventlet_asyncio_hub.Hub):
         *,
         unwatch_old: bool = True,
     ) -> None:
+        if unwatch_old:
+            for evtype, fileno in self._idle:
+                self._unwatch(old, evtype, fileno)
+        self._idle.clear()
+        self._idle_flush_pending = False
         now = self.clock()
         for timer, deadline in self._timers.items():
             timer._bridge_handle.cancel()  # type: ignore[attr-defined]
@@ -391,6 +400,7 @@ class Hub(eventlet_asyncio_hub.Hub):
     def _fd_ready(self, evtype: str, fileno: int) -> None:
         listener = self.listeners[evtype].get(fileno)
         if listener is None:
+            self._unwatch_idle(evtype, fileno)
             return
         exc_info = self._dispatch(listener.cb, fileno)
         if exc_info is not None:
@@ -536,6 +546,16 @@ class Hub(eventlet_asyncio_hub.Hub):
 
     # -- fds ----------------------------------------------------------------
 
+    # An fd whose last listener leaves stays registered with the loop until
+    # the current loop iteration ends (_flush_idle): a greenthread that waits
+    # on the same fd again within the iteration -- the common
+    # recv/send/recv pattern -- then costs no add_reader/remove_reader pair.
+    # It is unregistered at once when the hub hears the fd was closed or
+    # reused (notify_close, mark_as_reopened), and when it turns ready with
+    # no listener. Keeping it longer is faster still, but a close the hub does
+    # not hear of (a raw os.close) would leave a stale registration that
+    # breaks the next owner of the fd number; one iteration bounds that risk.
+
     def _watch(self, loop: asyncio.AbstractEventLoop, evtype: str, fileno: int) -> None:
         if evtype is READ:
             loop.add_reader(fileno, self._fd_ready, READ, fileno)
@@ -553,6 +573,21 @@ class Hub(eventlet_asyncio_hub.Hub):
         except (OSError, ValueError):
             pass  # the fd was closed behind our back; the kernel dropped it already
 
+    def _unwatch_idle(self, evtype: str, fileno: int) -> None:
+        key = (evtype, fileno)
+        if key in self._idle:
+            self._idle.discard(key)
+            if self._loop is not None:
+                self._unwatch(self._loop, evtype, fileno)
+
+    def _flush_idle(self) -> None:
+        self._idle_flush_pending = False
+        idle, self._idle = self._idle, set()
+        loop = self._loop
+        if loop is not None:
+            for evtype, fileno in idle:
+                self._unwatch(loop, evtype, fileno)
+
     def add(
         self,
         evtype: str,
@@ -565,6 +600,10 @@ class Hub(eventlet_asyncio_hub.Hub):
         first = fileno not in self.listeners[evtype]
         listener = BaseHub.add(self, evtype, fileno, cb, tb, mark_as_closed)
         if first:
+            key = (evtype, fileno)
+            if key in self._idle:
+                self._idle.discard(key)
+                return listener
             try:
                 self._watch(loop, evtype, fileno)
             except BaseException:
@@ -579,16 +618,23 @@ class Hub(eventlet_asyncio_hub.Hub):
         evtype = listener.evtype
         fileno = listener.fileno
         if fileno not in self.listeners[evtype] and self._loop is not None:
-            self._unwatch(self._loop, evtype, fileno)
+            self._idle.add((evtype, fileno))
+            if not self._idle_flush_pending:
+                self._idle_flush_pending = True
+                self._loop.call_soon(self._flush_idle)
 
     def remove_descriptor(self, fileno: int) -> None:
         watched = [e for e, bucket in self.listeners.items() if fileno in bucket]
         BaseHub.remove_descriptor(self, fileno)
+        for evtype in (READ, self.WRITE):
+            self._unwatch_idle(evtype, fileno)
         if self._loop is not None:
             for evtype in watched:
                 self._unwatch(self._loop, evtype, fileno)
 
     def _obsolete(self, fileno: int) -> bool:
+        for evtype in (READ, self.WRITE):
+            self._unwatch_idle(evtype, fileno)
         found = BaseHub._obsolete(self, fileno)
         if found and not self._closed_scheduled:
             self._closed_scheduled = True
