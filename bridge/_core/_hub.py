@@ -47,13 +47,13 @@ effect: ``hub.greenlet is getcurrent()`` is never true, so eventlet's own
 :meth:`Hub.switch`, which gives the clear error of :exc:`BlockingCallError`.
 
 *The running loop.* asyncio keeps one "running loop" per thread, not per
-greenlet. In owner mode the owner loop runs in a greenlet that is switched
-out whenever a greenthread runs; if greenthreads saw that loop as running,
-``asyncio.run()`` from green main would be refused. So in owner mode the
-dispatcher clears the running loop before it switches into green code and
-sets it back when control returns (``_dispatch``). In guest mode nothing is
-cleared: the loop really is running there, and ``asyncio.run()`` from a
-greenthread would block it.
+greenlet. Greenthreads run inside the loop's callbacks, so they see it
+running, in both modes, as they do on eventlet's asyncio hub: green code may
+call ``asyncio.get_running_loop()``, and ``asyncio.run()`` from a greenthread
+is refused (it would block the loop). The one exception is the thread's
+main greenlet in owner mode, *green main*: it is not inside any callback,
+so :meth:`Hub.switch` clears the running loop whenever green main resumes.
+That is what lets green main call ``asyncio.run(new_main())``.
 
 *Mode changes* are seen two ways: asyncio's ``events._set_running_loop``
 is wrapped (``_running_loop_hook``), so the hub learns at once when a loop
@@ -365,30 +365,20 @@ class Hub(eventlet_asyncio_hub.Hub):
         """Call ``fn(*args)`` in the dispatcher, where it may switch to green code.
 
         Returns ``sys.exc_info()`` of an ordinary exception, for the caller to
-        report, or None.
+        report, or None. KeyboardInterrupt and SystemExit propagate.
         """
-        if self._guest:
-            try:
-                fn(*args)
-            except self.SYSTEM_EXCEPTIONS:
-                raise
-            except BaseException:
-                return sys.exc_info()
-            return None
-        loop = self._owner_loop
-        _set_running_loop(None)
         try:
             fn(*args)
         except greenlet.GreenletExit:
+            if self._guest:
+                return sys.exc_info()
             # Thrown into the owner greenlet (garbage collection of a
             # discarded hub, or retirement): unwind run_forever.
             raise _RetireHub(_get_running_loop()) from None
         except self.SYSTEM_EXCEPTIONS:
             raise
         except BaseException:
-            _set_running_loop(loop)
             return sys.exc_info()
-        _set_running_loop(loop)
         return None
 
     def _fire_timer(self, timer: Timer) -> None:
@@ -423,29 +413,16 @@ class Hub(eventlet_asyncio_hub.Hub):
         """
         ready = self._ready
         budget = len(ready) + _DRAIN_LOOKAHEAD
-        if self._guest:
-            owner_loop = None
-        else:
-            owner_loop = self._owner_loop
-            _set_running_loop(None)
-        while ready and budget:
-            budget -= 1
-            item = ready.popleft()
-            try:
-                item()
-            except greenlet.GreenletExit:
-                if owner_loop is None:
-                    raise
-                # Thrown into the owner greenlet (garbage collection of a
-                # discarded hub, or retirement): unwind run_forever.
-                raise _RetireHub(_get_running_loop()) from None
-            except self.SYSTEM_EXCEPTIONS:
-                self._drain_pending = False
-                raise
-            except BaseException:
-                self.squelch_timer_exception(item, sys.exc_info())
-        if owner_loop is not None:
-            _set_running_loop(owner_loop)
+        try:
+            while ready and budget:
+                budget -= 1
+                item = ready.popleft()
+                exc_info = self._dispatch(item)
+                if exc_info is not None:
+                    self.squelch_timer_exception(item, exc_info)
+        except BaseException:
+            self._drain_pending = False
+            raise
         if ready:
             self._registration_loop().call_soon(self._drain)
         else:
@@ -490,11 +467,21 @@ class Hub(eventlet_asyncio_hub.Hub):
             except Exception:
                 self.squelch_generic_exception(sys.exc_info())
         anchor = self._anchor
+        if cur.parent is None and not self._guest:
+            # Green main in owner mode: the owner loop runs while it waits
+            # and must not look running when it resumes (see "The running
+            # loop" above). A dispatcher not yet started sets it itself.
+            if self._dispatcher:
+                _set_running_loop(self._owner_loop)
+            try:
+                return anchor.switch()
+            finally:
+                _set_running_loop(None)
         if cur.parent is not anchor:
             try:
                 cur.parent = anchor
-            except (ValueError, AttributeError):
-                pass  # the main greenlet, or an ancestor of the dispatcher
+            except ValueError:
+                pass  # an ancestor of the dispatcher
         return anchor.switch()
 
     def _blocking_message(self) -> str:
