@@ -1,4 +1,4 @@
-"""The two places where eventlet itself has to be taught about our hub.
+"""The places where eventlet itself has to be taught about our hub.
 
 Both are installed when :mod:`bridge.hub` is imported, and both leave
 eventlet's behaviour on its own hubs exactly as it was.
@@ -15,21 +15,32 @@ eventlet's behaviour on its own hubs exactly as it was.
    ``close`` through :func:`_close_and_notify`, which tells our hub once the fd
    is really closed (not merely released while ``makefile()`` objects still
    hold it), and the hub wakes the waiters with ``IOClosed``.
+
+3. ``eventlet.queue.Waiter.switch``/``throw`` assert that they run in
+   ``hub.greenlet``. Our ``hub.greenlet`` is the anchor (see
+   :mod:`bridge._core._hub`), never the running greenlet; the greenlet that
+   plays eventlet's "mainloop" is the hub's dispatcher. On our hub the two
+   methods check for that instead.
 """
 
 from __future__ import annotations
 
+import traceback
 import types
 from typing import Any
 
 import eventlet.debug
+import greenlet
+from eventlet import queue as eventlet_queue
 from eventlet.greenio import base as greenio_base
 from eventlet.hubs import _threadlocal
 from eventlet.hubs import hub as eventlet_base_hub
 
 __all__ = ("install",)
 
-_installed = False
+# bridge's Hub class, set by install(): imported lazily it would fail in
+# socket finalizers at interpreter shutdown.
+_hub_class: type | None = None
 
 
 def hub_prevent_multiple_readers(state: bool = True) -> None:
@@ -43,12 +54,45 @@ def hub_prevent_multiple_readers(state: bool = True) -> None:
     from eventlet.hubs import asyncio as eventlet_asyncio_hub
     from eventlet.hubs import get_hub
 
-    from bridge._core._hub import Hub
-
     hub = get_hub()
-    if not state and isinstance(hub, eventlet_asyncio_hub.Hub) and not isinstance(hub, Hub):
+    if not state and isinstance(hub, eventlet_asyncio_hub.Hub) and not isinstance(hub, _hub_class):
         raise RuntimeError("Multiple readers are not yet supported by asyncio hub")
     eventlet_base_hub.g_prevent_multiple_readers = state
+
+
+_original_waiter_switch = eventlet_queue.Waiter.switch
+_original_waiter_throw = eventlet_queue.Waiter.throw
+
+
+def _in_bridge_dispatcher() -> bool:
+    hub = getattr(_threadlocal, "hub", None)
+    return (
+        _hub_class is not None
+        and isinstance(hub, _hub_class)
+        and greenlet.getcurrent() is hub._dispatcher
+    )
+
+
+def _waiter_switch(self: Any, value: Any = None) -> None:
+    if not _in_bridge_dispatcher():
+        return _original_waiter_switch(self, value)
+    if self.greenlet is not None:
+        try:
+            self.greenlet.switch(value)
+        except Exception:
+            traceback.print_exc()
+    return None
+
+
+def _waiter_throw(self: Any, *throw_args: Any) -> None:
+    if not _in_bridge_dispatcher():
+        return _original_waiter_throw(self, *throw_args)
+    if self.greenlet is not None:
+        try:
+            self.greenlet.throw(*throw_args)
+        except Exception:
+            traceback.print_exc()
+    return None
 
 
 def _close_and_notify(sock: Any) -> None:
@@ -57,10 +101,8 @@ def _close_and_notify(sock: Any) -> None:
     fileno = fd.fileno()
     real_close()
     if fileno >= 0 and fd.fileno() == -1:
-        from bridge._core._hub import Hub
-
         hub = getattr(_threadlocal, "hub", None)
-        if isinstance(hub, Hub):
+        if _hub_class is not None and isinstance(hub, _hub_class):
             hub.notify_close(fileno)
 
 
@@ -78,11 +120,13 @@ class _NotifyingClose:
         return types.MethodType(_close_and_notify, sock)
 
 
-def install() -> None:
-    """Install both patches; idempotent."""
-    global _installed
-    if _installed:
+def install(hub_class: type) -> None:
+    """Install the patches for ``hub_class`` (bridge's Hub); idempotent."""
+    global _hub_class
+    if _hub_class is not None:
         return
+    _hub_class = hub_class
     eventlet.debug.hub_prevent_multiple_readers = hub_prevent_multiple_readers
+    eventlet_queue.Waiter.switch = _waiter_switch  # type: ignore[method-assign]
+    eventlet_queue.Waiter.throw = _waiter_throw  # type: ignore[method-assign]
     greenio_base.GreenSocket.close = _NotifyingClose()  # type: ignore[assignment,method-assign]
-    _installed = True

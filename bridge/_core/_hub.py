@@ -676,7 +676,7 @@ def _install() -> None:
         asyncio._set_running_loop = _running_loop_hook  # type: ignore[attr-defined]
         os.register_at_fork(after_in_child=_after_fork_in_child)
     _native.install_monkey_patch_hook()
-    _eventlet_patches.install()
+    _eventlet_patches.install(Hub)
 
 
 _install()
