@@ -9,3 +9,8 @@ from bridge._core._hub import HubStatistics as HubStatistics
 from bridge._core._hub import is_available as is_available
 
 __all__ = ("Hub", "HubStatistics", "is_available")
+
+# Tracebacks, reprs and the docs show the public path.
+for _name in __all__:
+    globals()[_name].__module__ = __name__
+del _name
