@@ -78,7 +78,7 @@ async def main() -> None:
                 TIMEOUT,
             )
         print(f"aiohttp on port {aio_port}, eventlet.wsgi on port {wsgi_port}, one loop:")
-        for url, via_async, via_green in zip(urls, async_answers, green_answers):
+        for url, via_async, via_green in zip(urls, async_answers, green_answers, strict=True):
             print(f"  {url}")
             print(f"    async client: {via_async}")
             print(f"    green client: {via_green}")

@@ -40,7 +40,14 @@ __all__ = ("install",)
 
 # bridge's Hub class, set by install(): imported lazily it would fail in
 # socket finalizers at interpreter shutdown.
-_hub_class: type | None = None
+_hub_class: type[Any] | None = None
+
+
+def _bridge_hub(hub: object) -> Any:
+    """``hub`` if it is bridge's hub, else None."""
+    if _hub_class is not None and isinstance(hub, _hub_class):
+        return hub
+    return None
 
 
 def hub_prevent_multiple_readers(state: bool = True) -> None:
@@ -55,7 +62,7 @@ def hub_prevent_multiple_readers(state: bool = True) -> None:
     from eventlet.hubs import get_hub
 
     hub = get_hub()
-    if not state and isinstance(hub, eventlet_asyncio_hub.Hub) and not isinstance(hub, _hub_class):
+    if not state and isinstance(hub, eventlet_asyncio_hub.Hub) and _bridge_hub(hub) is None:
         raise RuntimeError("Multiple readers are not yet supported by asyncio hub")
     eventlet_base_hub.g_prevent_multiple_readers = state
 
@@ -65,12 +72,8 @@ _original_waiter_throw = eventlet_queue.Waiter.throw
 
 
 def _in_bridge_dispatcher() -> bool:
-    hub = getattr(_threadlocal, "hub", None)
-    return (
-        _hub_class is not None
-        and isinstance(hub, _hub_class)
-        and greenlet.getcurrent() is hub._dispatcher
-    )
+    hub = _bridge_hub(getattr(_threadlocal, "hub", None))
+    return hub is not None and greenlet.getcurrent() is hub._dispatcher
 
 
 def _waiter_switch(self: Any, value: Any = None) -> None:
@@ -101,8 +104,8 @@ def _close_and_notify(sock: Any) -> None:
     fileno = fd.fileno()
     real_close()
     if fileno >= 0 and fd.fileno() == -1:
-        hub = getattr(_threadlocal, "hub", None)
-        if _hub_class is not None and isinstance(hub, _hub_class):
+        hub = _bridge_hub(getattr(_threadlocal, "hub", None))
+        if hub is not None:
             hub.notify_close(fileno)
 
 
@@ -120,13 +123,13 @@ class _NotifyingClose:
         return types.MethodType(_close_and_notify, sock)
 
 
-def install(hub_class: type) -> None:
+def install(hub_class: type[Any]) -> None:
     """Install the patches for ``hub_class`` (bridge's Hub); idempotent."""
     global _hub_class
     if _hub_class is not None:
         return
     _hub_class = hub_class
     eventlet.debug.hub_prevent_multiple_readers = hub_prevent_multiple_readers
-    eventlet_queue.Waiter.switch = _waiter_switch  # type: ignore[method-assign]
-    eventlet_queue.Waiter.throw = _waiter_throw  # type: ignore[method-assign]
-    greenio_base.GreenSocket.close = _NotifyingClose()  # type: ignore[assignment,method-assign]
+    eventlet_queue.Waiter.switch = _waiter_switch
+    eventlet_queue.Waiter.throw = _waiter_throw
+    greenio_base.GreenSocket.close = _NotifyingClose()

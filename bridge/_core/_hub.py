@@ -236,7 +236,7 @@ class Hub(eventlet_asyncio_hub.Hub):
     # -- public introspection ------------------------------------------------
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:  # type: ignore[override]
+    def loop(self) -> asyncio.AbstractEventLoop:
         """The loop green work runs on now (created in owner mode if needed)."""
         return self._registration_loop()
 
@@ -340,10 +340,8 @@ class Hub(eventlet_asyncio_hub.Hub):
         self._idle_flush_pending = False
         now = self.clock()
         for timer, deadline in self._timers.items():
-            timer._bridge_handle.cancel()  # type: ignore[attr-defined]
-            timer._bridge_handle = new.call_later(  # type: ignore[attr-defined]
-                max(0.0, deadline - now), self._fire_timer, timer
-            )
+            timer._bridge_handle.cancel()
+            timer._bridge_handle = new.call_later(max(0.0, deadline - now), self._fire_timer, timer)
         for evtype, bucket in self.listeners.items():
             for fileno in bucket:
                 if unwatch_old:
@@ -519,15 +517,15 @@ class Hub(eventlet_asyncio_hub.Hub):
             return self.clock()
         loop = self._registration_loop()
         deadline = self.clock() + seconds
-        timer._bridge_handle = loop.call_later(seconds, self._fire_timer, timer)  # type: ignore[attr-defined]
+        timer._bridge_handle = loop.call_later(seconds, self._fire_timer, timer)
         self._timers[timer] = deadline
         return deadline
 
     def timer_canceled(self, timer: Timer) -> None:
         if self._timers.pop(timer, None) is not None:
-            timer._bridge_handle.cancel()  # type: ignore[attr-defined]
+            timer._bridge_handle.cancel()
 
-    def get_timers_count(self) -> int:  # type: ignore[override]
+    def get_timers_count(self) -> int:
         ready = sum(1 for item in self._ready if not getattr(item, "called", False))
         return len(self._timers) + ready
 
@@ -673,7 +671,7 @@ def _install() -> None:
     if not hasattr(asyncio.events._set_running_loop, "__bridge_wrapped__"):
         _running_loop_hook.__bridge_wrapped__ = _set_running_loop  # type: ignore[attr-defined]
         asyncio.events._set_running_loop = _running_loop_hook
-        asyncio._set_running_loop = _running_loop_hook  # type: ignore[attr-defined]
+        asyncio._set_running_loop = _running_loop_hook
         os.register_at_fork(after_in_child=_after_fork_in_child)
     _native.install_monkey_patch_hook()
     _eventlet_patches.install(Hub)

@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("EVENTLET_HUB", "bridge.hub")
 
-import eventlet  # noqa: E402
+import eventlet
 
 
 def fetch_config() -> dict[str, str]:
