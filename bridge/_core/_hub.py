@@ -401,19 +401,29 @@ class Hub(eventlet_asyncio_hub.Hub):
             self._registration_loop().call_soon(self._drain)
 
     def _drain(self) -> None:
-        """Run ready green work: what is ready now, plus a little more.
+        """Run ready green work: what is ready now, and maybe a little more.
 
-        One loop iteration polls the selector (a syscall, ~4 us on the stdlib
-        loop). Running only what was ready when the drain started would make
-        every ``eventlet.sleep(0)`` pay for one; running until nothing is
-        ready would starve I/O and asyncio callbacks. So a drain also runs up
-        to ``_DRAIN_LOOKAHEAD`` items that become ready while it runs.
+        One stdlib loop iteration polls the selector (~4 us). eventlet's own
+        hubs poll for I/O between two rounds of ready greenthreads only when
+        some greenthread waits on an fd, and code relies on a ``sleep(0)``
+        letting such I/O in. So: everything ready when the drain started
+        runs; then, while no greenthread waits on an fd, up to
+        ``_DRAIN_LOOKAHEAD`` items that became ready meanwhile run too, so a
+        greenthread yielding with ``sleep(0)`` does not pay for a poll each
+        time, and asyncio callbacks still get a turn every so often.
         """
         ready = self._ready
-        budget = len(ready) + _DRAIN_LOOKAHEAD
+        listeners = self.listeners
+        now = len(ready)
+        later = _DRAIN_LOOKAHEAD
         try:
-            while ready and budget:
-                budget -= 1
+            while ready:
+                if now:
+                    now -= 1
+                elif later and not (listeners[READ] or listeners[self.WRITE]):
+                    later -= 1
+                else:
+                    break
                 item = ready.popleft()
                 exc_info = self._dispatch(item)
                 if exc_info is not None:

@@ -22,6 +22,7 @@ import functools
 import importlib
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from eventlet import patcher
@@ -38,14 +39,53 @@ _ALWAYS_IMPORT = ("concurrent.futures.thread",)
 _swept_patch_count = -1
 
 
+# eventlet records a patch under the name of the option ("thread"), which
+# covers several modules; these are the ones asyncio or its executor use.
+_MODULES_OF_PATCH: dict[str, Callable[[], list[tuple[str, Any]]]] = {
+    "os": patcher._green_os_modules,
+    "select": patcher._green_select_modules,
+    "socket": patcher._green_socket_modules,
+    "thread": patcher._green_thread_modules,
+    "time": patcher._green_time_modules,
+    "subprocess": patcher._green_subprocess_modules,
+}
+
+
 def _patched_module_names() -> list[str]:
-    names = [name for name in patcher.already_patched if name in sys.modules]
-    # eventlet records "thread" for the _thread/threading pair and patches
-    # select and selectors together; look at every module it can touch.
-    for name in ("_thread", "threading", "select", "selectors", "socket", "os", "time", "queue"):
-        if name in sys.modules and patcher.is_monkey_patched(name) and name not in names:
-            names.append(name)
+    names = []
+    for patch in patcher.already_patched:
+        modules = _MODULES_OF_PATCH.get(patch)
+        if modules is not None:
+            names.extend(name for name, _ in modules() if name in sys.modules)
     return names
+
+
+def _pristine_selectors() -> ModuleType:
+    """eventlet's pristine ``selectors``, built on the pristine ``select``.
+
+    ``patcher.original("selectors")`` imports a fresh copy with whatever
+    ``select`` is in ``sys.modules``; after ``monkey_patch()`` that one lacks
+    ``epoll``, so the copy's ``DefaultSelector`` is a ``SelectSelector``
+    bound to green ``select``. Import it with the pristine ``select`` in place.
+    """
+    real_select = patcher.original("select")
+    cached = sys.modules.get("__original_module_selectors")
+    if cached is not None and getattr(cached, "select", None) is real_select:
+        return cached
+    sys.modules.pop("__original_module_selectors", None)
+    saved = sys.modules.get("select")
+    sys.modules["select"] = real_select
+    try:
+        selectors = patcher.original("selectors")
+    finally:
+        if saved is not None:
+            sys.modules["select"] = saved
+    selectors.select = real_select
+    return selectors
+
+
+def _original(name: str) -> ModuleType:
+    return _pristine_selectors() if name == "selectors" else patcher.original(name)
 
 
 def ensure_native_asyncio() -> None:
@@ -60,11 +100,8 @@ def ensure_native_asyncio() -> None:
     for name in _patched_module_names():
         module = sys.modules.get(name)
         if module is not None:
-            patched[id(module)] = patcher.original(name)
+            patched[id(module)] = _original(name)
     if patched:
-        # The pristine selectors must build on the pristine select, or
-        # DefaultSelector would be eventlet's green SelectSelector.
-        patcher.original("selectors").select = patcher.original("select")
         for modname, module in list(sys.modules.items()):
             if module is None or not modname.startswith(_PROTECTED_PREFIXES):
                 continue
