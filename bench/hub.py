@@ -33,7 +33,9 @@ Workloads (``--only``, comma separated; default all). Full counts, ``--quick`` d
 * ``timers`` -- 10k hub timers (``schedule_call_global``) with seeded random delays in
   [0, 50 ms], half of them cancelled right after scheduling; the time until every
   non-cancelled timer fired. timers/s is bounded by the 50 ms window (<= ~200k/s at 10k
-  timers), so the notes column also gives how late timers fired (median and p99).
+  timers), so the notes column also gives the time spent scheduling and cancelling (the
+  burst, during which the hub cannot run), and how late timers fired after their deadline
+  or after the burst, whichever is later (median and p99).
 * ``wsgi`` -- ``eventlet.wsgi`` serving a tiny app in-process, loaded by 20 concurrent green
   HTTP/1.1 keep-alive clients x 250 requests each over raw green sockets: requests/s.
 * ``scale`` -- 10k, 50k and 100k greenthreads, each sleeping a seeded random delay in
@@ -54,7 +56,7 @@ repetitions, the min..max spread relative to the median, and ratios of medians t
 ``epolls`` and to eventlet's ``asyncio`` hub (above 1 = faster). A child that exits
 non-zero, prints no result or exceeds ``--timeout`` becomes an error cell; so does a uvloop
 config whose hub did not run on a uvloop loop, and a guest config whose hub was not on the
-running loop.
+running loop. After a timeout, that (config, workload) is skipped in later repetitions.
 """
 
 from __future__ import annotations
@@ -142,12 +144,6 @@ class Cell:
         rates = self.rates()
         return statistics.median(rates) if rates else None
 
-    def spread(self, values: Sequence[float]) -> str:
-        if len(values) < 2:
-            return "-"
-        mid = statistics.median(values)
-        return f"{(min(values) / mid - 1) * 100:+.0f}%..{(max(values) / mid - 1) * 100:+.0f}%"
-
     def error_summary(self) -> str:
         if not self.errors:
             return ""
@@ -233,14 +229,21 @@ def run_all(jobs: list[Job], configs: list[Config], repeat: int, timeout: float)
     results: Results = {(job, c.name): Cell() for job in jobs for c in configs}
     total = repeat * len(jobs) * len(configs)
     done = 0
+    timed_out: set[tuple[Job, str]] = set()
     for rep in range(repeat):
         shift = rep % len(configs)
         order = configs[shift:] + configs[:shift]
         for job in jobs:
             for config in order:
-                outcome = run_child(config, job, timeout)
                 cell = results[(job, config.name)]
                 done += 1
+                if (job, config.name) in timed_out:
+                    # A hang is usually deterministic; don't spend the timeout again.
+                    outcome: dict[str, Any] | str = "skipped after an earlier timeout"
+                else:
+                    outcome = run_child(config, job, timeout)
+                    if isinstance(outcome, str) and outcome.startswith("timeout"):
+                        timed_out.add((job, config.name))
                 if isinstance(outcome, str):
                     cell.errors.append(outcome)
                     shown = f"ERROR {outcome}"
@@ -287,6 +290,14 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def _spread(values: Sequence[float]) -> str:
+    """min..max relative to the median, e.g. ``-12%..+5%``."""
+    if len(values) < 2:
+        return "-"
+    mid = statistics.median(values)
+    return f"{(min(values) / mid - 1) * 100:+.0f}%..{(max(values) / mid - 1) * 100:+.0f}%"
+
+
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -318,6 +329,7 @@ def throughput_table(
     results: Results, jobs: list[Job], configs: list[Config], markdown: bool
 ) -> str:
     headers = ["workload", "config", "ops/s (median)", "vs epolls", "vs asyncio", "spread", "notes"]
+    units = {w.name: w.unit for w in WORKLOADS}
     rows = []
     for job in jobs:
         if job.workload == SCALE:
@@ -329,21 +341,21 @@ def throughput_table(
             cell = results[(job, config.name)]
             rate = cell.median_rate()
             notes = []
-            if job.workload == "timers" and cell.samples:
-                notes.append(
-                    f"late p50 {cell.median('late_p50_ms'):.2f} ms,"
-                    f" p99 {cell.median('late_p99_ms'):.2f} ms"
-                )
+            burst = cell.median("burst_seconds")
+            late50, late99 = cell.median("late_p50_ms"), cell.median("late_p99_ms")
+            if burst is not None and late50 is not None and late99 is not None:
+                late = f"late p50 {late50:.2f} ms, p99 {late99:.2f} ms"
+                notes.append(f"scheduling {burst * 1e3:.0f} ms; {late}")
             if cell.errors:
                 notes.append(cell.error_summary())
             rows.append(
                 [
-                    f"{job.workload} ({job.count:,})",
+                    f"{job.workload} ({job.count:,} {units[job.workload]})",
                     config.name,
                     "error" if rate is None else _rate(rate),
                     _ratio(rate, base.get("epolls")),
                     _ratio(rate, base.get("asyncio")),
-                    cell.spread(cell.rates()),
+                    _spread(cell.rates()),
                     "; ".join(notes),
                 ]
             )

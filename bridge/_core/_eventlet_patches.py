@@ -1,4 +1,4 @@
-"""The places where eventlet itself has to be taught about our hub.
+"""The two places where eventlet itself has to be taught about our hub.
 
 Both are installed when :mod:`bridge.hub` is imported, and both leave
 eventlet's behaviour on its own hubs exactly as it was.
@@ -15,23 +15,14 @@ eventlet's behaviour on its own hubs exactly as it was.
    ``close`` through :func:`_close_and_notify`, which tells our hub once the fd
    is really closed (not merely released while ``makefile()`` objects still
    hold it), and the hub wakes the waiters with ``IOClosed``.
-
-3. ``eventlet.queue.Waiter.switch``/``throw`` assert that they run in
-   ``hub.greenlet``. Our ``hub.greenlet`` is the anchor (see
-   :mod:`bridge._core._hub`), never the running greenlet; the greenlet that
-   plays eventlet's "mainloop" is the hub's dispatcher. On our hub the two
-   methods check for that instead.
 """
 
 from __future__ import annotations
 
-import traceback
 import types
 from typing import Any
 
 import eventlet.debug
-import greenlet
-from eventlet import queue as eventlet_queue
 from eventlet.greenio import base as greenio_base
 from eventlet.hubs import _threadlocal
 from eventlet.hubs import hub as eventlet_base_hub
@@ -67,37 +58,6 @@ def hub_prevent_multiple_readers(state: bool = True) -> None:
     eventlet_base_hub.g_prevent_multiple_readers = state
 
 
-_original_waiter_switch = eventlet_queue.Waiter.switch
-_original_waiter_throw = eventlet_queue.Waiter.throw
-
-
-def _in_bridge_dispatcher() -> bool:
-    hub = _bridge_hub(getattr(_threadlocal, "hub", None))
-    return hub is not None and greenlet.getcurrent() is hub._dispatcher
-
-
-def _waiter_switch(self: Any, value: Any = None) -> None:
-    if not _in_bridge_dispatcher():
-        return _original_waiter_switch(self, value)
-    if self.greenlet is not None:
-        try:
-            self.greenlet.switch(value)
-        except Exception:
-            traceback.print_exc()
-    return None
-
-
-def _waiter_throw(self: Any, *throw_args: Any) -> None:
-    if not _in_bridge_dispatcher():
-        return _original_waiter_throw(self, *throw_args)
-    if self.greenlet is not None:
-        try:
-            self.greenlet.throw(*throw_args)
-        except Exception:
-            traceback.print_exc()
-    return None
-
-
 def _close_and_notify(sock: Any) -> None:
     real_close = sock.__dict__["_bridge_real_close"]
     fd = sock.fd
@@ -130,6 +90,4 @@ def install(hub_class: type[Any]) -> None:
         return
     _hub_class = hub_class
     eventlet.debug.hub_prevent_multiple_readers = hub_prevent_multiple_readers
-    eventlet_queue.Waiter.switch = _waiter_switch
-    eventlet_queue.Waiter.throw = _waiter_throw
     greenio_base.GreenSocket.close = _NotifyingClose()

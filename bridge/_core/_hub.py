@@ -19,11 +19,19 @@ through ``asyncio.wait_for``; it cannot join a running loop.
 
 The mechanism
 -------------
-*Timers and fds are the loop's own.* An eventlet ``Timer`` becomes a
-``call_later``/``call_soon`` handle, an fd listener an ``add_reader`` /
-``add_writer`` registration. The hub keeps the set of its pending timers
-(``_timers``) and eventlet's listener tables, so that it can move all of them
-to another loop (``_migrate``) when the loop changes.
+*Timers and fds are the loop's own.* Zero-delay timers (``sleep(0)``,
+``spawn``, every wake-up) wait in a ready queue that one ``call_soon``
+callback drains (``_drain``). Delayed timers wait in eventlet's own heap
+(``self.timers``, with eventlet's lazy cancellation and its counters), and
+one ``call_later`` handle is armed for the earliest deadline
+(``_arm``). An fd listener is an ``add_reader``/``add_writer``
+registration. Moving everything to another loop (``_migrate``) is then
+re-arming one handle, re-scheduling one drain and re-registering the fds.
+
+Why not one loop handle per timer: asyncio's ``TimerHandle`` compares in
+Python, so scheduling 10k timers cost 5-8 us each and firing them ran
+~20 ms late in a trial; eventlet's heap of ``(deadline, timer)`` tuples
+compares in C.
 
 *The dispatcher* is the greenlet in which the loop runs our callbacks, and
 so the greenlet that greenthreads switch back to when they block:
@@ -47,13 +55,20 @@ effect: ``hub.greenlet is getcurrent()`` is never true, so eventlet's own
 :meth:`Hub.switch`, which gives the clear error of :exc:`BlockingCallError`.
 
 *The running loop.* asyncio keeps one "running loop" per thread, not per
-greenlet. Greenthreads run inside the loop's callbacks, so they see it
-running, in both modes, as they do on eventlet's asyncio hub: green code may
-call ``asyncio.get_running_loop()``, and ``asyncio.run()`` from a greenthread
-is refused (it would block the loop). The one exception is the thread's
-main greenlet in owner mode, *green main*: it is not inside any callback,
-so :meth:`Hub.switch` clears the running loop whenever green main resumes.
-That is what lets green main call ``asyncio.run(new_main())``.
+greenlet. In owner mode all green code, green main included, sees the owner
+loop as running (once it has run), as on eventlet's asyncio hub: green code
+may call ``asyncio.get_running_loop()``, ``create_task()`` and so on, and the
+owner loop is also the thread's current event loop. But asyncio *refuses*
+to start a loop while another one runs, and a green main must be able to
+call ``asyncio.run(new_main())``. Those refusals are made by the pure-Python
+checks of ``asyncio.run``/``Runner.run`` and ``run_forever``, which call
+``asyncio.events._get_running_loop``; that function is wrapped
+(``_get_running_loop_hook``) so that, called from green main while the owner
+loop is the running one, it steps the owner loop aside (clears the thread's
+running loop) and answers None. The owner loop is put back when green main
+next waits on the hub, or when the loop it started stops. A greenthread
+asking the same question still gets the owner loop: ``asyncio.run()`` from a
+greenthread would block the loop, and is refused.
 
 *Mode changes* are seen two ways: asyncio's ``events._set_running_loop``
 is wrapped (``_running_loop_hook``), so the hub learns at once when a loop
@@ -66,9 +81,10 @@ at its import).
 Invariants
 ----------
 * ``self._anchor`` is dead and ``self._anchor.parent is self._dispatcher``.
-* Every pending timer is a key of ``self._timers`` and has exactly one live
-  handle, on ``self._loop``; every fd in ``self.listeners`` is registered on
-  ``self._loop`` and nowhere else.
+* While ``self.timers`` or ``self.next_timers`` is not empty, exactly one
+  wake-up handle is armed on ``self._loop`` (``self._wakeup_handle``), for a
+  deadline no later than the earliest timer's; every fd in
+  ``self.listeners`` is registered on ``self._loop`` and nowhere else.
 * ``self._guest`` is true exactly while ``self._loop`` runs in the thread and
   is not the owner loop.
 
@@ -91,11 +107,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import heapq
+import itertools
+import math
 import os
 import sys
+import weakref
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
+import eventlet.greenthread
+import eventlet.queue
 import greenlet
 from eventlet.hubs import _threadlocal
 from eventlet.hubs import asyncio as eventlet_asyncio_hub
@@ -108,7 +130,11 @@ from bridge._errors import BlockingCallError
 
 __all__ = ("Hub", "HubStatistics", "is_available")
 
-_get_running_loop = asyncio.events._get_running_loop
+_get_running_loop: Callable[[], asyncio.AbstractEventLoop | None] = getattr(
+    asyncio.events._get_running_loop,
+    "__bridge_wrapped__",
+    asyncio.events._get_running_loop,
+)
 # The unwrapped setter: the hub's own clear/restore must not look like a
 # loop starting or stopping.
 _set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = getattr(
@@ -117,9 +143,27 @@ _set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = getattr(
     asyncio.events._set_running_loop,
 )
 _getcurrent = greenlet.getcurrent
+# Inside Hub, "greenlet" is the property; annotations use this name.
+_Greenlet: TypeAlias = greenlet.greenlet
+_SLEEP_CODE = eventlet.greenthread.sleep.__code__
+# eventlet functions that compare hub.greenlet with getcurrent() to decide
+# whether to take their "in the mainloop" path; see Hub.greenlet.
+_MAINLOOP_QUESTIONS = frozenset(
+    f.__code__
+    for f in (
+        eventlet.queue.Waiter.switch,
+        eventlet.queue.Waiter.throw,
+        eventlet.queue.LightQueue.put,
+        eventlet.queue.LightQueue.get,
+    )
+)
 
 # How many items that become ready during a drain it may run (see _drain).
 _DRAIN_LOOKAHEAD = 64
+
+# Every owner loop of every bridge hub: green main steps them aside (see
+# "The running loop"), including the loop of a hub that use_hub() discarded.
+_owner_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 # Owner loops and greenlets of hubs whose process forked: never collected,
 # never closed (see "Failure modes" above).
@@ -171,7 +215,7 @@ class HubStatistics:
     :ivar mode: ``"owner"`` (the hub runs its own loop), ``"guest"`` (it has
         joined a loop that runs in this thread) or ``"idle"`` (no loop yet).
     :ivar loop: the loop the hub's timers and fds are registered on.
-    :ivar timers: pending eventlet timers.
+    :ivar timers: pending eventlet timers (not cancelled, not yet fired).
     :ivar readers: fds with at least one reading greenthread.
     :ivar writers: fds with at least one writing greenthread.
     """
@@ -199,10 +243,11 @@ class Hub(eventlet_asyncio_hub.Hub):
         # True while self._loop is a loop someone else runs in this thread.
         self._guest = False
         self._owner_loop: asyncio.AbstractEventLoop | None = None
-        self._owner_greenlet: greenlet.greenlet | None = None
-        # Pending timer with a delay -> its deadline on the monotonic clock.
-        # Zero-delay timers and other ready green work wait in _ready instead.
-        self._timers: dict[Timer, float] = {}
+        self._owner_greenlet: _Greenlet | None = None
+        # Delayed timers live in eventlet's self.timers/self.next_timers;
+        # this handle wakes the loop for the earliest (see _arm).
+        self._wakeup_handle: asyncio.TimerHandle | None = None
+        self._wakeup_at = math.inf
         self._ready: collections.deque[Callable[[], object]] = collections.deque()
         # Invariant: while _ready is not empty, a _drain is scheduled on
         # self._loop or is running (not suspended) in the dispatcher.
@@ -216,13 +261,38 @@ class Hub(eventlet_asyncio_hub.Hub):
         anchor = greenlet.greenlet(_return_none)
         anchor.switch()
         self._anchor = anchor
-        self._dispatcher: greenlet.greenlet = _main_greenlet()
+        # Until a loop is joined, the dispatcher is the (unstarted) owner greenlet.
+        self._dispatcher: _Greenlet = self._owner_dispatcher()
         anchor.parent = self._dispatcher
-        self.greenlet = anchor
+
+    @property
+    def greenlet(self) -> _Greenlet:
+        """The greenlet eventlet spawns under and switches to: the anchor.
+
+        A few eventlet functions ask "am I running in the mainloop?" by
+        comparing this with ``getcurrent()`` and then do something
+        non-blocking instead (a queue hands an item over directly, ``sleep(0)``
+        returns). Asked from the dispatcher by one of those, the answer is the
+        dispatcher itself. Everything else gets the anchor, so that blocking
+        calls reach :meth:`switch` and its :exc:`BlockingCallError`.
+        """
+        current = _getcurrent()
+        if current is self._dispatcher:
+            frame = sys._getframe(1)
+            code = frame.f_code
+            if code in _MAINLOOP_QUESTIONS or (
+                code is _SLEEP_CODE and frame.f_locals.get("seconds", 1) <= 0
+            ):
+                return current
+        return self._anchor
+
+    @greenlet.setter
+    def greenlet(self, value: _Greenlet) -> None:
+        pass  # BaseHub.__init__ makes a hub greenlet; ours are made on demand
 
     def _post_initialize(self) -> None:
         _native.ensure_native_asyncio()
-        running = _get_running_loop()
+        running = _get_running_loop_hook()  # None for a discarded hub's owner loop
         if running is not None:
             self._enter_guest(running)
 
@@ -252,7 +322,14 @@ class Hub(eventlet_asyncio_hub.Hub):
         return HubStatistics(
             mode=self.mode,
             loop=self._loop,
-            timers=self.get_timers_count(),
+            timers=sum(
+                not getattr(item, "called", False)
+                for item in itertools.chain(
+                    self._ready,
+                    (timer for _, timer in self.timers),
+                    (timer for _, timer in self.next_timers),
+                )
+            ),
             readers=len(self.listeners[READ]),
             writers=len(self.listeners[self.WRITE]),
         )
@@ -272,7 +349,7 @@ class Hub(eventlet_asyncio_hub.Hub):
         self._guest = False  # a guest loop stopped and the hook did not see it
         return self._use_owner_loop()
 
-    def _set_dispatcher(self, dispatcher: greenlet.greenlet) -> None:
+    def _set_dispatcher(self, dispatcher: _Greenlet) -> None:
         anchor = self._anchor
         previous = anchor.parent
         if previous is dispatcher:
@@ -289,7 +366,7 @@ class Hub(eventlet_asyncio_hub.Hub):
         anchor.parent = dispatcher
         self._dispatcher = dispatcher
 
-    def _owner_dispatcher(self) -> greenlet.greenlet:
+    def _owner_dispatcher(self) -> _Greenlet:
         g = self._owner_greenlet
         if g is None or g.dead:
             g = self._owner_greenlet = greenlet.greenlet(self.run, _main_greenlet())
@@ -300,6 +377,10 @@ class Hub(eventlet_asyncio_hub.Hub):
         if loop is None or loop.is_closed():
             _native.ensure_native_asyncio()
             loop = self._owner_loop = asyncio.new_event_loop()
+            _owner_loops.add(loop)
+            # As on eventlet's asyncio hub: asyncio.get_event_loop() and
+            # ensure_future() from green main find it before it first runs.
+            asyncio.set_event_loop(loop)
         previous, self._loop = self._loop, loop
         self._set_dispatcher(self._owner_dispatcher())
         if previous is not None and previous is not loop:
@@ -321,10 +402,12 @@ class Hub(eventlet_asyncio_hub.Hub):
         self._guest = False
         if self._wakeup is not None:
             self._wakeup.detach()
-        if self._ready or self._timers or self.listeners[READ] or self.listeners[self.WRITE]:
+        if self._pending_work():
             self._use_owner_loop()
         else:
             self._set_dispatcher(self._owner_dispatcher())
+        if self._dispatcher:  # the owner loop is mid-run: it runs again
+            _set_running_loop(self._owner_loop)
 
     def _migrate(
         self,
@@ -338,10 +421,11 @@ class Hub(eventlet_asyncio_hub.Hub):
                 self._unwatch(old, evtype, fileno)
         self._idle.clear()
         self._idle_flush_pending = False
-        now = self.clock()
-        for timer, deadline in self._timers.items():
-            timer._bridge_handle.cancel()
-            timer._bridge_handle = new.call_later(max(0.0, deadline - now), self._fire_timer, timer)
+        if self._wakeup_handle is not None:
+            self._wakeup_handle.cancel()
+            self._wakeup_handle = None
+        self._wakeup_at = math.inf
+        self._arm(new)
         for evtype, bucket in self.listeners.items():
             for fileno in bucket:
                 if unwatch_old:
@@ -365,6 +449,8 @@ class Hub(eventlet_asyncio_hub.Hub):
         Returns ``sys.exc_info()`` of an ordinary exception, for the caller to
         report, or None. KeyboardInterrupt and SystemExit propagate.
         """
+        if self.debug_blocking:  # eventlet's SIGALRM-based detector
+            self.block_detect_pre()
         try:
             fn(*args)
         except greenlet.GreenletExit:
@@ -377,15 +463,52 @@ class Hub(eventlet_asyncio_hub.Hub):
             raise
         except BaseException:
             return sys.exc_info()
+        finally:
+            if self.debug_blocking:
+                self.block_detect_post()
         return None
 
-    def _fire_timer(self, timer: Timer) -> None:
-        self._timers.pop(timer, None)
-        exc_info = self._dispatch(timer)
-        if exc_info is not None:
-            self.squelch_timer_exception(timer, exc_info)
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Arm the wake-up handle for the earliest delayed timer, if needed."""
+        deadline = min(
+            (when for when, timer in self.next_timers if not timer.called),
+            default=self.timers[0][0] if self.timers else math.inf,
+        )
+        if self.timers:
+            deadline = min(deadline, self.timers[0][0])
+        if deadline < self._wakeup_at:
+            self._arm_at(loop, deadline)
+
+    def _arm_at(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        if self._wakeup_handle is not None:
+            self._wakeup_handle.cancel()
+        self._wakeup_at = deadline
+        self._wakeup_handle = loop.call_later(deadline - self.clock(), self._fire_due)
+
+    def _fire_due(self) -> None:
+        self._wakeup_handle = None
+        self._wakeup_at = math.inf
+        timers = self.timers
+        try:
+            self.prepare_timers()
+            now = self.clock()
+            while timers and timers[0][0] <= now:
+                timer = heapq.heappop(timers)[1]
+                if timer.called:
+                    self.timers_canceled -= 1
+                    continue
+                exc_info = self._dispatch(timer)
+                if exc_info is not None:
+                    self.squelch_timer_exception(timer, exc_info)
+        finally:
+            # Also when a KeyboardInterrupt unwinds the loop: the timers left
+            # must fire when the owner loop runs again.
+            if self._loop is not None and (timers or self.next_timers):
+                self._arm(self._loop)
 
     def _fd_ready(self, evtype: str, fileno: int) -> None:
+        if self.next_timers:  # see _drain
+            self.prepare_timers()
         listener = self.listeners[evtype].get(fileno)
         if listener is None:
             self._unwatch_idle(evtype, fileno)
@@ -418,6 +541,10 @@ class Hub(eventlet_asyncio_hub.Hub):
         later = _DRAIN_LOOKAHEAD
         try:
             while ready:
+                if self.next_timers:
+                    # As each round of eventlet's own hubs does: timers
+                    # cancelled since they were added never reach the heap.
+                    self.prepare_timers()
                 if now:
                     now -= 1
                 elif later and not (listeners[READ] or listeners[self.WRITE]):
@@ -429,7 +556,11 @@ class Hub(eventlet_asyncio_hub.Hub):
                 if exc_info is not None:
                     self.squelch_timer_exception(item, exc_info)
         except BaseException:
-            self._drain_pending = False
+            # KeyboardInterrupt, SystemExit or retirement unwinds the loop;
+            # what is still ready runs when a loop runs again.
+            self._drain_pending = bool(ready) and self._loop is not None
+            if self._drain_pending:
+                self._loop.call_soon(self._drain)  # type: ignore[union-attr]
             raise
         if ready:
             self._registration_loop().call_soon(self._drain)
@@ -475,17 +606,12 @@ class Hub(eventlet_asyncio_hub.Hub):
             except Exception:
                 self.squelch_generic_exception(sys.exc_info())
         anchor = self._anchor
-        if cur.parent is None and not self._guest:
-            # Green main in owner mode: the owner loop runs while it waits
-            # and must not look running when it resumes (see "The running
-            # loop" above). A dispatcher not yet started sets it itself.
-            if self._dispatcher:
-                _set_running_loop(self._owner_loop)
-            try:
-                return anchor.switch()
-            finally:
-                _set_running_loop(None)
-        if cur.parent is not anchor:
+        if not self._guest and self._dispatcher and cur.parent is None:
+            # Green main may have stepped the owner loop aside (see "The
+            # running loop" above); the loop is about to go on running.
+            _set_running_loop(self._owner_loop)
+        parent = cur.parent
+        if parent is not anchor and parent is not None:  # None: a main greenlet
             try:
                 cur.parent = anchor
             except ValueError:
@@ -526,20 +652,30 @@ class Hub(eventlet_asyncio_hub.Hub):
             self._make_ready(timer)
             return self.clock()
         loop = self._registration_loop()
-        deadline = self.clock() + seconds
-        timer._bridge_handle = loop.call_later(seconds, self._fire_timer, timer)
-        self._timers[timer] = deadline
+        deadline = BaseHub.add_timer(self, timer)
+        timer._bridge_hub = self
+        if deadline < self._wakeup_at:
+            self._arm_at(loop, deadline)
         return deadline
 
     def timer_canceled(self, timer: Timer) -> None:
-        if self._timers.pop(timer, None) is not None:
-            timer._bridge_handle.cancel()
+        # Count only timers in our heap: zero-delay ones are skipped by _drain,
+        # and a timer of a hub that use_hub() replaced is not ours to count.
+        if getattr(timer, "_bridge_hub", None) is self:
+            BaseHub.timer_canceled(self, timer)
 
     def get_timers_count(self) -> int:
         ready = sum(1 for item in self._ready if not getattr(item, "called", False))
-        return len(self._timers) + ready
+        return BaseHub.get_timers_count(self) + ready
 
-    # -- fds ----------------------------------------------------------------
+    def _pending_work(self) -> bool:
+        return bool(
+            self._ready
+            or self.timers
+            or self.next_timers
+            or self.listeners[READ]
+            or self.listeners[self.WRITE]
+        )
 
     # An fd whose last listener leaves stays registered with the loop until
     # the current loop iteration ends (_flush_idle): a greenthread that waits
@@ -671,6 +807,16 @@ def _running_loop_hook(loop: asyncio.AbstractEventLoop | None) -> None:
         hub._running_loop_changed(loop)
 
 
+def _get_running_loop_hook() -> asyncio.AbstractEventLoop | None:
+    loop = _get_running_loop()
+    if loop is not None and loop in _owner_loops and _getcurrent().parent is None:
+        # Green main asks, about to run a loop of its own or to make a hub;
+        # see "The running loop" in the module docstring.
+        _set_running_loop(None)
+        return None
+    return loop
+
+
 def _after_fork_in_child() -> None:
     hub = getattr(_threadlocal, "hub", None)
     if isinstance(hub, Hub):
@@ -682,8 +828,11 @@ def _install() -> None:
         _running_loop_hook.__bridge_wrapped__ = _set_running_loop  # type: ignore[attr-defined]
         asyncio.events._set_running_loop = _running_loop_hook
         asyncio._set_running_loop = _running_loop_hook
+        _get_running_loop_hook.__bridge_wrapped__ = _get_running_loop  # type: ignore[attr-defined]
+        asyncio.events._get_running_loop = _get_running_loop_hook
+        asyncio._get_running_loop = _get_running_loop_hook
         os.register_at_fork(after_in_child=_after_fork_in_child)
-    _native.install_monkey_patch_hook()
+    _native.install_hooks()
     _eventlet_patches.install(Hub)
 
 

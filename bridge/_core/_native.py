@@ -27,7 +27,7 @@ from typing import Any
 
 from eventlet import patcher
 
-__all__ = ("ensure_native_asyncio", "install_monkey_patch_hook")
+__all__ = ("ensure_native_asyncio", "install_hooks")
 
 # The modules whose own references must stay native. concurrent.futures.thread
 # is imported lazily by asyncio's first run_in_executor, possibly after the
@@ -52,7 +52,7 @@ _MODULES_OF_PATCH: dict[str, Callable[[], list[tuple[str, Any]]]] = {
 
 
 def _patched_module_names() -> list[str]:
-    names = []
+    names: list[str] = []
     for patch in patcher.already_patched:
         modules = _MODULES_OF_PATCH.get(patch)
         if modules is not None:
@@ -95,9 +95,14 @@ def ensure_native_asyncio() -> None:
     if count == _swept_patch_count:
         return
     for name in _ALWAYS_IMPORT:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except RuntimeError:
+            pass  # interpreter shutdown: nothing will run in an executor now
     patched = {}
-    for name in _patched_module_names():
+    # select/selectors are swapped even unpatched (copies of them are
+    # harmless), so the loop's selector never depends on patch order.
+    for name in {"select", "selectors", *_patched_module_names()}:
         module = sys.modules.get(name)
         if module is not None:
             patched[id(module)] = _original(name)
@@ -123,14 +128,30 @@ def _after_monkey_patch(original: Callable[..., Any]) -> Callable[..., Any]:
     return monkey_patch
 
 
-def install_monkey_patch_hook() -> None:
-    """Make ``eventlet.monkey_patch()`` re-run :func:`ensure_native_asyncio`.
+def _before_loop_init(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        ensure_native_asyncio()
+        original(self, *args, **kwargs)
 
-    Idempotent. References to ``monkey_patch`` taken before this ran are not
-    wrapped; the hub still sweeps before it creates or joins a loop.
+    __init__.__bridge_wrapped__ = original  # type: ignore[attr-defined]
+    return __init__
+
+
+def install_hooks() -> None:
+    """Run :func:`ensure_native_asyncio` after ``eventlet.monkey_patch()`` and
+    before a selector event loop is constructed. Idempotent.
+
+    References to ``monkey_patch`` taken before this ran are not wrapped; the
+    loop-construction hook still sweeps before any new loop exists.
     """
+    import asyncio.selector_events
+
     import eventlet
 
     if not hasattr(patcher.monkey_patch, "__bridge_wrapped__"):
         patcher.monkey_patch = _after_monkey_patch(patcher.monkey_patch)
     eventlet.monkey_patch = patcher.monkey_patch
+    loop_class = asyncio.selector_events.BaseSelectorEventLoop
+    if not hasattr(loop_class.__init__, "__bridge_wrapped__"):
+        loop_class.__init__ = _before_loop_init(loop_class.__init__)  # type: ignore[method-assign]
