@@ -117,6 +117,7 @@ from collections.abc import Callable
 from typing import Any, Literal, TypeAlias
 
 import eventlet.greenthread
+import eventlet.hubs
 import eventlet.queue
 import greenlet
 from eventlet.hubs import _threadlocal
@@ -128,7 +129,7 @@ from bridge._core import _eventlet_patches, _native
 from bridge._core._signals import SignalWakeup
 from bridge._errors import BlockingCallError
 
-__all__ = ("Hub", "HubStatistics", "is_available")
+__all__ = ("Hub", "HubStatistics", "current_hub", "is_available")
 
 _get_running_loop: Callable[[], asyncio.AbstractEventLoop | None] = getattr(
     asyncio.events._get_running_loop,
@@ -798,6 +799,25 @@ class Hub(eventlet_asyncio_hub.Hub):
             return
         new = self._use_owner_loop()
         self._migrate(old_loop, new, unwatch_old=False)
+
+
+WRONG_HUB_ADVICE = (
+    "bridge needs its own eventlet hub, but this thread's hub is {hub}. Select bridge's hub "
+    "before eventlet makes one: set EVENTLET_HUB=bridge.hub in the environment, or call "
+    "eventlet.hubs.use_hub('bridge.hub') before any green code runs."
+)
+
+
+def current_hub() -> Hub:
+    """This thread's hub, which must be bridge's (made now if there is none yet).
+
+    :raises RuntimeError: another eventlet hub is in use in this thread.
+    """
+    hub = eventlet.hubs.get_hub()
+    if not isinstance(hub, Hub):
+        name = f"{type(hub).__module__}.{type(hub).__qualname__}"
+        raise RuntimeError(WRONG_HUB_ADVICE.format(hub=name))
+    return hub
 
 
 def _running_loop_hook(loop: asyncio.AbstractEventLoop | None) -> None:

@@ -1,0 +1,255 @@
+"""The adapters: async code calling green code, and green code calling async code.
+
+Naming: ``to_X(fn)`` returns a callable *for world X's callers*.
+``to_async(fn)`` is awaited by async code and runs the green ``fn`` in a
+greenthread; ``to_green(afn)`` is called (and blocks) in green code and runs
+the coroutine function ``afn`` on the loop. ``await_(aw)`` is the green-side
+primitive underneath ``to_green``.
+
+Both directions keep one semantics (DESIGN.md, section 2):
+
+======================  ====================================  ====================================
+                        async calls green (``to_async``)      green calls async (``await_``)
+======================  ====================================  ====================================
+result, exception       returned / raised, callee's frames    same
+                        in the traceback
+cancellation            cancelling the awaiting task kills    killing the waiting greenthread
+                        the greenthread (GreenletExit, its    cancels the task; the kill goes on
+                        ``finally`` runs); the task ends      once the task has finished
+                        cancelled once the greenthread died
+timeouts                ``asyncio.timeout``/``wait_for`` are  ``eventlet.Timeout`` cancels the
+                        cancellations: as above               task, then raises the Timeout
+contextvars             the callee runs in a copy of the      same
+                        caller's context
+======================  ====================================  ====================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+import greenlet
+from eventlet import greenthread
+
+from bridge._core._hub import Hub, current_hub
+from bridge._errors import BlockingCallError
+
+__all__ = ("await_", "to_async", "to_green")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+AWAIT_ON_LOOP_ADVICE = (
+    "bridge.await_() blocks the calling greenthread until the awaitable is done; it was "
+    "called on the event loop itself (from async code or a loop callback), which cannot "
+    "block. In async code, use `await` instead."
+)
+
+
+def to_async(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Wrap a green function for async callers: ``await to_async(fn)(*args)``.
+
+    Who calls the result: a task (async code) on the hub's loop. Where ``fn``
+    runs: in a new greenthread (an eventlet ``GreenThread``, so
+    ``getcurrent()``, ``link`` and green locals behave as in any greenthread),
+    started at once: ``fn`` runs up to its first green-blocking call before
+    the ``await`` even yields, and a ``fn`` that never blocks costs no loop
+    iteration.
+
+    The await is a cancellation point. Cancelling the awaiting task (or an
+    ``asyncio.timeout``/``wait_for`` around it expiring) kills the greenthread:
+    ``GreenletExit`` is raised at its blocking call and its ``finally``
+    clauses run; the task ends cancelled once the greenthread is dead.
+    ``fn`` runs in a copy of the caller's ``contextvars`` context. Its result
+    is returned and its exception raised, with ``fn``'s frames in the
+    traceback.
+
+    Works as a decorator. Availability: bridge's hub (``EVENTLET_HUB=bridge.hub``).
+    """
+
+    @functools.wraps(fn)
+    async def call_in_greenthread(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await _run_in_greenthread(fn, args, kwargs)
+
+    return call_in_greenthread
+
+
+async def _run_in_greenthread(
+    fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> T:
+    hub = current_hub()
+    loop = asyncio.get_running_loop()
+    gt = greenthread.GreenThread(hub.greenlet)
+    gt.gr_context = contextvars.copy_context()
+    call: tuple[Any, ...] = (_capture, (fn, args, kwargs), {})
+    if greenlet.getcurrent() is hub._dispatcher:
+        gt.switch(*call)  # returns when fn first blocks, or ends
+    else:
+        hub.schedule_call_global(0, gt.switch, *call)
+    if not gt.dead:
+        died = loop.create_future()
+        gt.link(_resolve_when_dead, died)
+        try:
+            await asyncio.shield(died)
+        except asyncio.CancelledError:
+            gt.kill()
+            while not died.done():  # its finally may block green: wait for it
+                try:
+                    await asyncio.shield(died)
+                except asyncio.CancelledError:
+                    continue
+            raise
+    outcome = gt.wait()  # the greenthread is dead: returns or raises at once
+    if isinstance(outcome, _Raised):
+        raise outcome.exception.with_traceback(outcome.exception.__traceback__)
+    return outcome
+
+
+class _Raised:
+    """What a greenthread run by to_async returns when ``fn`` raised.
+
+    Returned rather than raised so that the hub does not also print the
+    exception as an unhandled greenthread error: the caller gets it.
+    """
+
+    __slots__ = ("exception",)
+
+    def __init__(self, exception: BaseException) -> None:
+        self.exception = exception
+
+
+def _capture(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except greenlet.GreenletExit:
+        raise  # killed: the greenthread dies as killed greenthreads do
+    except BaseException as exc:
+        return _Raised(exc)
+
+
+def _resolve_when_dead(gt: greenthread.GreenThread, died: asyncio.Future[None]) -> None:
+    if not died.done():
+        died.set_result(None)
+
+
+def await_(aw: Awaitable[T]) -> T:
+    """Wait for an awaitable from green code; block only the calling greenthread.
+
+    Who calls: a greenthread, or green main in owner mode. Where ``aw`` runs:
+    on the hub's loop, a coroutine as a new task (in a copy of the caller's
+    ``contextvars`` context), a future or task as it is.
+
+    A green-blocking call: a schedule point for the calling greenthread.
+    ``eventlet.Timeout`` around it, or killing the greenthread, cancels the
+    task, waits for it to finish, then raises the Timeout (or
+    ``GreenletExit``). The result is returned; the exception is raised with
+    the coroutine's frames in the traceback.
+
+    :raises BlockingCallError: when called on the event loop itself (in async
+        code, without a greenthread); ``aw`` is closed first, if a coroutine.
+    """
+    hub = current_hub()
+    current = greenlet.getcurrent()
+    if current is hub._dispatcher:
+        if asyncio.iscoroutine(aw):
+            aw.close()  # or it warns "never awaited" on top of our error
+        raise BlockingCallError(AWAIT_ON_LOOP_ADVICE)
+    loop = hub.loop
+    waiter = _GreenWaiter(hub, current)
+    if asyncio.iscoroutine(aw):
+        future: asyncio.Future[Any] = _create_task(loop, _report_to(waiter, aw))
+    else:
+        future = asyncio.ensure_future(aw, loop=loop)
+        future.add_done_callback(waiter.settle_from)
+    return waiter.wait_for(future)
+
+
+class _GreenWaiter:
+    """A greenthread blocked in :func:`await_`: where its outcome lands, how it wakes.
+
+    Invariant: ``parked`` is true exactly while the greenthread waits in
+    :meth:`wait_for`, so a wake-up never reaches it after it left (by a
+    Timeout or a kill).
+    """
+
+    __slots__ = ("current", "exception", "hub", "parked", "result", "settled")
+
+    def __init__(self, hub: Hub, current: greenlet.greenlet) -> None:
+        self.hub = hub
+        self.current = current
+        self.parked = False
+        self.settled = False
+        self.result: Any = None
+        self.exception: BaseException | None = None
+
+    def settle(self, result: Any = None, exception: BaseException | None = None) -> None:
+        # Called in the dispatcher: from inside the task's last step (waking
+        # the greenthread there saves the loop iteration a done-callback
+        # costs), or from a future's done-callback.
+        self.result, self.exception, self.settled = result, exception, True
+        if self.parked:
+            exc_info = self.hub._dispatch(self.current.switch)
+            if exc_info is not None:
+                self.hub.squelch_generic_exception(exc_info)
+
+    def settle_from(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            self.settle(exception=asyncio.CancelledError())
+        else:
+            self.settle(future.result() if future.exception() is None else None, future.exception())
+
+    def wait_for(self, future: asyncio.Future[Any]) -> Any:
+        """Block until settled; if interrupted, cancel ``future`` and wait for that."""
+        self.parked = True
+        try:
+            try:
+                while not self.settled:
+                    self.hub.switch()
+            except BaseException:
+                if not self.settled:
+                    future.cancel()
+                    while not self.settled:  # let the task run its cleanup
+                        self.hub.switch()
+                raise
+        finally:
+            self.parked = False
+        if self.exception is not None:
+            raise self.exception.with_traceback(self.exception.__traceback__)
+        return self.result
+
+
+async def _report_to(waiter: _GreenWaiter, coro: Awaitable[T]) -> T:
+    try:
+        result = await coro
+    except BaseException as exc:
+        waiter.settle(exception=exc)
+        raise
+    waiter.settle(result)
+    return result
+
+
+def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    context = contextvars.copy_context()
+    if sys.version_info >= (3, 11):
+        return loop.create_task(coro, context=context)
+    return context.run(loop.create_task, coro)  # the task copies the context it starts in
+
+
+def to_green(afn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
+    """Wrap a coroutine function for green callers: ``to_green(afn)(*args)``.
+
+    Who calls the result: a greenthread, or green main in owner mode. Where
+    ``afn`` runs: on the hub's loop, as a new task. The call blocks only the
+    calling greenthread; semantics as :func:`await_`. Works as a decorator.
+    """
+
+    @functools.wraps(afn)
+    def call_and_wait(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await_(afn(*args, **kwargs))
+
+    return call_and_wait
