@@ -1,0 +1,358 @@
+"""The adapters' semantics table (bridge/_adapters.py), cell by cell, in both hub modes.
+
+Async-side tests run their coroutine either under ``asyncio.run`` (guest
+mode) or as a task on the owner loop, awaited by green main through
+``bridge.await_`` (owner mode). Green-side tests use the ``hub_mode``
+fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import subprocess
+import sys
+import textwrap
+import traceback
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import eventlet
+import greenlet
+import pytest
+
+import bridge
+
+from .conftest import RunInMode
+
+BOUND = 10  # seconds: the bound on every wait
+T = TypeVar("T")
+RunAsync = Callable[[Callable[[], Awaitable[Any]]], Any]
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+
+
+@pytest.fixture(params=["owner", "guest"])
+def run_async(request: pytest.FixtureRequest) -> RunAsync:
+    """``run(afn)``: await ``afn()`` as a task, in each hub mode; returns its result."""
+
+    def owner(afn: Callable[[], Awaitable[T]]) -> T:
+        return bridge.await_(asyncio.wait_for(afn(), BOUND))
+
+    def guest(afn: Callable[[], Awaitable[T]]) -> T:
+        async def main() -> T:
+            return await asyncio.wait_for(afn(), BOUND)
+
+        return asyncio.run(main())
+
+    return owner if request.param == "owner" else guest
+
+
+def frames(exc: BaseException) -> str:
+    return "".join(traceback.format_tb(exc.__traceback__))
+
+
+# -- async calls green: to_async ---------------------------------------------
+
+
+def test_to_async_returns_the_green_result(run_async: RunAsync) -> None:
+    def green(x: int) -> int:
+        eventlet.sleep(0.001)
+        return x * 2
+
+    async def main() -> list[int]:
+        return [await bridge.to_async(green)(21), await bridge.to_async(lambda: 7)()]
+
+    assert run_async(main) == [42, 7]
+
+
+def test_to_async_raises_the_green_exception_with_its_frames(run_async: RunAsync) -> None:
+    def failing_green_function() -> None:
+        eventlet.sleep(0)
+        raise ValueError("from green")
+
+    async def main() -> BaseException:
+        try:
+            await bridge.to_async(failing_green_function)()
+        except ValueError as exc:
+            return exc
+        raise AssertionError("no exception")
+
+    exc = run_async(main)
+    assert str(exc) == "from green"
+    assert "failing_green_function" in frames(exc)
+
+
+def test_to_async_cancelling_the_task_kills_the_greenthread(run_async: RunAsync) -> None:
+    def sleeper(log: list[str]) -> None:
+        log.append("started")
+        try:
+            eventlet.sleep(BOUND)
+        except greenlet.GreenletExit:
+            log.append("GreenletExit")
+            raise
+        finally:
+            eventlet.sleep(0)  # a finally may block green, and is waited for
+            log.append("finally")
+
+    async def main() -> tuple[list[str], bool]:
+        log: list[str] = []
+        task = asyncio.ensure_future(bridge.to_async(sleeper)(log))
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return log, task.cancelled()
+        raise AssertionError("not cancelled")
+
+    assert run_async(main) == (["started", "GreenletExit", "finally"], True)
+
+
+def test_to_async_timeout_kills_the_greenthread(run_async: RunAsync) -> None:
+    def sleeper(log: list[str]) -> None:
+        try:
+            eventlet.sleep(BOUND)
+        finally:
+            log.append("finally")
+
+    async def main() -> list[str]:
+        log: list[str] = []
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(bridge.to_async(sleeper)(log), 0.01)
+        return log
+
+    assert run_async(main) == ["finally"]
+
+
+def test_to_async_callee_runs_in_a_copy_of_the_callers_context(run_async: RunAsync) -> None:
+    def green() -> str:
+        seen = request_id.get()
+        request_id.set("changed by callee")
+        return seen
+
+    async def main() -> tuple[str, str]:
+        request_id.set("req-1")
+        seen = await bridge.to_async(green)()
+        return seen, request_id.get()
+
+    assert run_async(main) == ("req-1", "req-1")
+
+
+def test_to_async_callee_is_a_greenthread() -> None:
+    def green() -> bool:
+        current = eventlet.getcurrent()
+        return isinstance(current, eventlet.greenthread.GreenThread) and hasattr(current, "link")
+
+    async def main() -> bool:
+        return await bridge.to_async(green)()
+
+    assert asyncio.run(main()) is True
+
+
+def test_to_async_works_as_a_decorator() -> None:
+    @bridge.to_async
+    def legacy_lookup(key: str) -> str:
+        eventlet.sleep(0)
+        return key.upper()
+
+    assert asyncio.run(legacy_lookup("abc")) == "ABC"
+    assert legacy_lookup.__name__ == "legacy_lookup"
+
+
+def test_to_async_from_many_tasks_at_once(run_async: RunAsync) -> None:
+    def green(i: int) -> int:
+        eventlet.sleep(0.001 * (i % 3))
+        return i
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(bridge.to_async(green)(i) for i in range(100))))
+
+    assert run_async(main) == list(range(100))
+
+
+# -- green calls async: await_ and to_green -----------------------------------
+
+
+def test_await_returns_the_async_result(hub_mode: RunInMode) -> None:
+    async def add_one(x: int) -> int:
+        await asyncio.sleep(0.001)
+        return x + 1
+
+    async def immediate() -> str:
+        return "no suspension"
+
+    def scenario() -> list[object]:
+        loop = eventlet.hubs.get_hub().loop
+        future = loop.create_future()
+        loop.call_soon(future.set_result, "a future")
+        return [bridge.await_(add_one(1)), bridge.await_(immediate()), bridge.await_(future)]
+
+    assert hub_mode(scenario) == [2, "no suspension", "a future"]
+
+
+def test_await_raises_the_async_exception_with_its_frames(hub_mode: RunInMode) -> None:
+    async def failing_coroutine() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("from async")
+
+    def scenario() -> BaseException:
+        try:
+            bridge.await_(failing_coroutine())
+        except KeyError as exc:
+            return exc
+        raise AssertionError("no exception")
+
+    exc = hub_mode(scenario)
+    assert exc.args == ("from async",)
+    assert "failing_coroutine" in frames(exc)
+
+
+def test_await_killing_the_greenthread_cancels_the_task(hub_mode: RunInMode) -> None:
+    def scenario() -> list[str]:
+        log: list[str] = []
+
+        async def slow() -> None:
+            try:
+                await asyncio.sleep(BOUND)
+            except asyncio.CancelledError:
+                log.append("cancelled")
+                raise
+            finally:
+                await asyncio.sleep(0)  # cleanup that awaits is waited for
+                log.append("finally")
+
+        waiter = eventlet.spawn(bridge.await_, slow())
+        eventlet.sleep(0.01)
+        waiter.kill()  # returns once the waiter blocks on the task's cleanup
+        with eventlet.Timeout(BOUND), pytest.raises(greenlet.GreenletExit):
+            waiter.wait()
+        return log
+
+    assert hub_mode(scenario) == ["cancelled", "finally"]
+
+
+def test_await_eventlet_timeout_cancels_the_task_and_raises(hub_mode: RunInMode) -> None:
+    def scenario() -> tuple[str, list[str]]:
+        log: list[str] = []
+
+        async def slow() -> None:
+            try:
+                await asyncio.sleep(BOUND)
+            finally:
+                log.append("finally")
+
+        try:
+            with eventlet.Timeout(0.01):
+                bridge.await_(slow())
+        except eventlet.Timeout:
+            return "Timeout", log
+        return "no timeout", log
+
+    assert hub_mode(scenario) == ("Timeout", ["finally"])
+
+
+def test_await_callee_runs_in_a_copy_of_the_callers_context(hub_mode: RunInMode) -> None:
+    async def read_and_change() -> str:
+        seen = request_id.get()
+        request_id.set("changed by callee")
+        return seen
+
+    def scenario() -> tuple[str, str]:
+        request_id.set("green-req")
+        return bridge.await_(read_and_change()), request_id.get()
+
+    assert hub_mode(scenario) == ("green-req", "green-req")
+
+
+def test_to_green_works_as_wrapper_and_decorator(hub_mode: RunInMode) -> None:
+    @bridge.to_green
+    async def fetch(key: str) -> str:
+        await asyncio.sleep(0)
+        return f"value of {key}"
+
+    def scenario() -> list[str]:
+        return [fetch("a"), bridge.to_green(asyncio.sleep)(0, "slept")]
+
+    assert hub_mode(scenario) == ["value of a", "slept"]
+
+
+def test_await_from_greenpool_workers(hub_mode: RunInMode) -> None:
+    async def double(x: int) -> int:
+        await asyncio.sleep(0.001)
+        return 2 * x
+
+    def scenario() -> list[int]:
+        pool = eventlet.GreenPool(10)
+        return list(pool.imap(lambda x: bridge.await_(double(x)), range(30)))
+
+    assert hub_mode(scenario) == [2 * x for x in range(30)]
+
+
+def test_await_on_the_loop_itself_is_refused_and_closes_the_coroutine() -> None:
+    async def never_run() -> None:
+        raise AssertionError("ran")
+
+    async def main() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a "never awaited" warning would fail here
+            with pytest.raises(bridge.BlockingCallError, match="use `await` instead"):
+                bridge.await_(never_run())
+
+    asyncio.run(main())
+
+
+# -- both directions ------------------------------------------------------------
+
+
+def test_nesting_fifty_levels_deep(run_async: RunAsync) -> None:
+    def green_level(depth: int) -> int:
+        if depth == 0:
+            return 0
+        return bridge.await_(async_level(depth - 1)) + 1
+
+    async def async_level(depth: int) -> int:
+        if depth == 0:
+            return 0
+        return await bridge.to_async(green_level)(depth - 1) + 1
+
+    async def main() -> int:
+        return await async_level(50)
+
+    assert run_async(main) == 50
+
+
+def test_keyboard_interrupt_in_green_code_reaches_asyncio_run() -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    async def main() -> None:
+        await bridge.to_async(interrupted)()
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(main())
+    assert eventlet.spawn(lambda: "hub still works").wait() == "hub still works"
+
+
+def test_adapters_on_another_hub_say_which_hub_to_select() -> None:
+    program = textwrap.dedent(
+        """
+        import asyncio, eventlet, bridge
+        async def nothing():
+            return None
+        try:
+            bridge.await_(nothing())
+        except RuntimeError as exc:
+            print(exc)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        env={"EVENTLET_HUB": "epolls", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "EVENTLET_HUB=bridge.hub" in result.stdout, result.stdout + result.stderr
+    assert "eventlet.hubs.epolls.Hub" in result.stdout
