@@ -4,14 +4,27 @@ Select the hub with ``EVENTLET_HUB=bridge.hub``. This module re-exports the
 public names; the implementation lives in private modules.
 """
 
+from bridge import from_thread as from_thread
 from bridge import hub as hub
 from bridge._adapters import await_ as await_
 from bridge._adapters import to_async as to_async
 from bridge._adapters import to_green as to_green
 from bridge._errors import BlockingCallError as BlockingCallError
 from bridge._errors import BridgeInternalError as BridgeInternalError
+from bridge._handles import TaskHandle as TaskHandle
+from bridge._handles import spawn_async as spawn_async
 
-__all__ = ("BlockingCallError", "BridgeInternalError", "await_", "hub", "to_async", "to_green")
+__all__ = (
+    "BlockingCallError",
+    "BridgeInternalError",
+    "TaskHandle",
+    "await_",
+    "from_thread",
+    "hub",
+    "spawn_async",
+    "to_async",
+    "to_green",
+)
 
 # Tracebacks, reprs and the docs show the public path.
 for _name in __all__:

@@ -203,15 +203,19 @@ class _GreenWaiter:
         else:
             self.settle(future.result() if future.exception() is None else None, future.exception())
 
-    def wait_for(self, future: asyncio.Future[Any]) -> Any:
-        """Block until settled; if interrupted, cancel ``future`` and wait for that."""
+    def wait_for(self, future: asyncio.Future[Any], *, cancel_on_interrupt: bool = True) -> Any:
+        """Block until settled; if interrupted, cancel ``future`` and wait for that.
+
+        With ``cancel_on_interrupt=False`` an interruption (a Timeout, a kill)
+        leaves ``future`` alone and propagates at once.
+        """
         self.parked = True
         try:
             try:
                 while not self.settled:
                     self.hub.switch()
             except BaseException:
-                if not self.settled:
+                if cancel_on_interrupt and not self.settled:
                     future.cancel()
                     while not self.settled:  # let the task run its cleanup
                         self.hub.switch()

@@ -847,3 +847,68 @@ def test_backdoor_green_subprocess_and_tpool_work_in_both_modes() -> None:
         expected += [f"{mode} backdoor: 2", f"{mode} subprocess: hi", f"{mode} tpool: real thread"]
     # (the backdoor prints its own lines too)
     assert_prints(ECOSYSTEM, expected, prefixes=("owner ", "guest "))
+
+
+# aiohttp's run_app owns the process's main: it runs the loop until SIGTERM.
+RUN_APP = """
+import asyncio
+import os
+import signal
+
+import eventlet
+from aiohttp import web
+
+import bridge
+
+
+def legacy_lookup(name):
+    eventlet.sleep(0.001)  # green I/O in the request path
+    return "green " + name
+
+
+async def handler(request):
+    return web.Response(text=await bridge.to_async(legacy_lookup)(request.match_info["name"]))
+
+
+def green_client(port):
+    from eventlet.green.urllib import request as green_request
+
+    with eventlet.Timeout(10):
+        for name in ("a", "b"):
+            with green_request.urlopen(f"http://127.0.0.1:{port}/{name}") as response:
+                print("got", response.read().decode())
+    os.kill(os.getpid(), signal.SIGTERM)  # run_app's signal handler stops the app
+
+
+async def start_client(app):
+    port = app["site_port"]()
+    app["client"] = eventlet.spawn(green_client, port)
+
+
+app = web.Application()
+app.router.add_get("/{name}", handler)
+sockets = []
+app["site_port"] = lambda: sockets[0].getsockname()[1]
+app.on_startup.append(start_client)
+
+import socket as real_socket
+
+listener = real_socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen()
+sockets.append(listener)
+web.run_app(app, sock=listener, print=None, handle_signals=True)
+print("run_app returned; hub mode", eventlet.hubs.get_hub().mode)
+eventlet.sleep(0)
+print("green main goes on")
+"""
+
+
+def test_aiohttp_run_app_hosts_green_code_and_stops_on_sigterm() -> None:
+    expected = [
+        "got green a",
+        "got green b",
+        "run_app returned; hub mode owner",
+        "green main goes on",
+    ]
+    assert_prints(RUN_APP, expected)

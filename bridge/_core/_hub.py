@@ -118,6 +118,7 @@ from typing import Any, Literal, TypeAlias
 
 import eventlet.greenthread
 import eventlet.hubs
+import eventlet.patcher
 import eventlet.queue
 import greenlet
 from eventlet.hubs import _threadlocal
@@ -129,7 +130,7 @@ from bridge._core import _eventlet_patches, _native
 from bridge._core._signals import SignalWakeup
 from bridge._errors import BlockingCallError
 
-__all__ = ("Hub", "HubStatistics", "current_hub", "is_available")
+__all__ = ("Hub", "HubStatistics", "current_hub", "hub_of_thread", "is_available")
 
 _get_running_loop: Callable[[], asyncio.AbstractEventLoop | None] = getattr(
     asyncio.events._get_running_loop,
@@ -165,6 +166,10 @@ _DRAIN_LOOKAHEAD = 64
 # Every owner loop of every bridge hub: green main steps them aside (see
 # "The running loop"), including the loop of a hub that use_hub() discarded.
 _owner_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+# The hub of each OS thread that has one: bridge.from_thread's targets.
+_hubs_by_thread: weakref.WeakValueDictionary[int, Hub] = weakref.WeakValueDictionary()
+_real_threading = eventlet.patcher.original("threading")
 
 # Owner loops and greenlets of hubs whose process forked: never collected,
 # never closed (see "Failure modes" above).
@@ -239,6 +244,11 @@ class Hub(eventlet_asyncio_hub.Hub):
 
     def __init__(self) -> None:
         super().__init__()
+        self.thread_id = _real_threading.get_ident()
+        _hubs_by_thread[self.thread_id] = self
+        # Work handed over by other OS threads (bridge.from_thread): appended
+        # there, popped here; deque operations are atomic.
+        self._inbox: collections.deque[Callable[[], object]] = collections.deque()
         # The loop our timers and fds are registered on; None before any.
         self._loop: asyncio.AbstractEventLoop | None = None
         # True while self._loop is a loop someone else runs in this thread.
@@ -386,6 +396,8 @@ class Hub(eventlet_asyncio_hub.Hub):
         self._set_dispatcher(self._owner_dispatcher())
         if previous is not None and previous is not loop:
             self._migrate(previous, loop)
+        elif self._inbox:
+            loop.call_soon(self._drain_inbox)
         return loop
 
     def _enter_guest(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -397,6 +409,8 @@ class Hub(eventlet_asyncio_hub.Hub):
             self._migrate(previous, loop)
         else:
             self._drain_pending = False
+            if self._inbox:
+                loop.call_soon(self._drain_inbox)
         self._signal_wakeup().attach(loop)
 
     def _leave_guest(self) -> None:
@@ -432,6 +446,8 @@ class Hub(eventlet_asyncio_hub.Hub):
                 if unwatch_old:
                     self._unwatch(old, evtype, fileno)
                 self._watch(new, evtype, fileno)
+        if self._inbox:
+            new.call_soon(self._drain_inbox)
         # A drain suspended in the old dispatcher no longer counts.
         self._drain_pending = bool(self._ready)
         if self._ready:
@@ -568,6 +584,34 @@ class Hub(eventlet_asyncio_hub.Hub):
         else:
             self._drain_pending = False
 
+    def submit_threadsafe(self, work: Callable[[], object]) -> None:
+        """Run ``work()`` in the dispatcher, soon; callable from any OS thread.
+
+        ``work`` runs as a loop callback of whichever loop the hub is on when
+        it gets there (the hub may change loops meanwhile: the inbox moves).
+        """
+        self._inbox.append(work)
+        while True:
+            loop = self._loop
+            if loop is None:
+                loop = self._owner_loop
+            if loop is None:
+                return  # no loop yet: the first one drains the inbox (_migrate)
+            try:
+                loop.call_soon_threadsafe(self._drain_inbox)
+                return
+            except RuntimeError:  # closed meanwhile; the hub has moved on
+                if self._loop is loop:
+                    raise
+
+    def _drain_inbox(self) -> None:
+        inbox = self._inbox
+        while inbox:
+            work = inbox.popleft()
+            exc_info = self._dispatch(work)
+            if exc_info is not None:
+                self.squelch_generic_exception(exc_info)
+
     def _close_all(self) -> None:
         self._closed_scheduled = False
         while self.closed:
@@ -672,6 +716,7 @@ class Hub(eventlet_asyncio_hub.Hub):
     def _pending_work(self) -> bool:
         return bool(
             self._ready
+            or self._inbox
             or self.timers
             or self.next_timers
             or self.listeners[READ]
@@ -806,6 +851,11 @@ WRONG_HUB_ADVICE = (
     "before eventlet makes one: set EVENTLET_HUB=bridge.hub in the environment, or call "
     "eventlet.hubs.use_hub('bridge.hub') before any green code runs."
 )
+
+
+def hub_of_thread(thread_id: int) -> Hub | None:
+    """The bridge hub of the OS thread ``thread_id``, if it has one."""
+    return _hubs_by_thread.get(thread_id)
 
 
 def current_hub() -> Hub:

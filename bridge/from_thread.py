@@ -1,0 +1,163 @@
+"""Hand work to a hub's thread from another OS thread, and wait for the result.
+
+For code that runs in a real OS thread (an ``eventlet.tpool`` worker, a
+``loop.run_in_executor`` job, a plain ``threading.Thread``) and must reach
+the green or the async world of the thread that runs the hub::
+
+    result = bridge.from_thread.run(fetch_usage, project)       # coroutine function
+    result = bridge.from_thread.run_green(legacy_lookup, key)   # green function
+
+Both block the calling OS thread (not the hub's) until the callee is done,
+then return its result or raise its exception. The callee runs in a copy of
+the caller's ``contextvars`` context. The target is the hub of the main
+thread unless ``hub_thread`` names another thread (``threading.get_ident()``
+of the thread that runs the hub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from eventlet import greenthread, patcher
+
+from bridge import _adapters
+from bridge._core import _hub
+
+__all__ = ("run", "run_green")
+
+_T = TypeVar("_T")
+
+_threading = patcher.original("threading")
+
+SAME_THREAD_ADVICE = (
+    "bridge.from_thread.{name}() was called on the hub's own thread, where waiting for the "
+    "hub would deadlock. There, use `await` (async code), bridge.await_() (green code for a "
+    "coroutine) or call the green function directly."
+)
+NO_HUB_ADVICE = (
+    "bridge.from_thread.{name}(): thread {thread} has no bridge hub. Run green or async code "
+    "in that thread first (with EVENTLET_HUB=bridge.hub), or pass hub_thread= the "
+    "threading.get_ident() of the thread that runs the hub."
+)
+
+
+def run(
+    afn: Callable[..., Awaitable[_T]],
+    *args: Any,
+    hub_thread: int | None = None,
+    timeout: float | None = None,
+) -> _T:
+    """Run ``afn(*args)`` as a task on the hub's loop and wait for it.
+
+    Who calls: any OS thread but the hub's. Where ``afn`` runs: a new task on
+    the loop of the hub of ``hub_thread`` (default: the main thread).
+
+    :param timeout: seconds to wait; on expiry the task is cancelled and
+        :exc:`TimeoutError` raised.
+    :raises RuntimeError: called on the hub's own thread, or that thread has
+        no bridge hub.
+    """
+    hub = _target(hub_thread, "run")
+    context = contextvars.copy_context()
+    outcome: concurrent.futures.Future[_T] = concurrent.futures.Future()
+    tasks: list[asyncio.Future[Any]] = []
+
+    def start() -> None:  # in the hub's dispatcher
+        if not outcome.set_running_or_notify_cancel():
+            return
+        coro = afn(*args)
+        task: asyncio.Future[Any]
+        if sys.version_info >= (3, 11):
+            task = hub.loop.create_task(coro, context=context)  # type: ignore[arg-type]
+        else:
+            task = context.run(hub.loop.create_task, coro)  # type: ignore[arg-type]
+        tasks.append(task)
+        task.add_done_callback(lambda done: _transfer(done, outcome))
+
+    hub.submit_threadsafe(start)
+    return _wait(outcome, timeout, lambda: hub.submit_threadsafe(lambda: tasks[0].cancel()))
+
+
+def run_green(
+    fn: Callable[..., _T],
+    *args: Any,
+    hub_thread: int | None = None,
+    timeout: float | None = None,
+) -> _T:
+    """Run ``fn(*args)`` in a new greenthread of the hub and wait for it.
+
+    Who calls: any OS thread but the hub's. Where ``fn`` runs: a new
+    greenthread in the hub of ``hub_thread`` (default: the main thread).
+
+    :param timeout: seconds to wait; on expiry the greenthread is killed and
+        :exc:`TimeoutError` raised.
+    :raises RuntimeError: called on the hub's own thread, or that thread has
+        no bridge hub.
+    """
+    hub = _target(hub_thread, "run_green")
+    context = contextvars.copy_context()
+    outcome: concurrent.futures.Future[_T] = concurrent.futures.Future()
+    threads: list[greenthread.GreenThread] = []
+
+    def start() -> None:  # in the hub's dispatcher
+        if not outcome.set_running_or_notify_cancel():
+            return
+        gt = greenthread.GreenThread(hub.greenlet)
+        gt.gr_context = context
+        threads.append(gt)
+        gt.link(_transfer_green, outcome)
+        hub.schedule_call_global(0, gt.switch, _adapters._capture, (fn, args, {}), {})
+
+    hub.submit_threadsafe(start)
+    return _wait(outcome, timeout, lambda: hub.submit_threadsafe(lambda: threads[0].kill()))
+
+
+def _target(hub_thread: int | None, name: str) -> _hub.Hub:
+    thread = _threading.main_thread().ident if hub_thread is None else hub_thread
+    if thread == _threading.get_ident():
+        raise RuntimeError(SAME_THREAD_ADVICE.format(name=name))
+    hub = _hub.hub_of_thread(thread) if thread is not None else None
+    if hub is None:
+        raise RuntimeError(NO_HUB_ADVICE.format(name=name, thread=thread))
+    return hub
+
+
+def _wait(
+    outcome: concurrent.futures.Future[_T], timeout: float | None, stop: Callable[[], None]
+) -> _T:
+    try:
+        return outcome.result(timeout)
+    except concurrent.futures.TimeoutError:
+        if not outcome.cancel():  # started: stop it where it runs
+            stop()
+        raise TimeoutError(f"no result from the hub's thread within {timeout} s") from None
+
+
+def _transfer(done: asyncio.Future[_T], outcome: concurrent.futures.Future[_T]) -> None:
+    if outcome.done():
+        return
+    if done.cancelled():
+        outcome.cancel()
+    elif done.exception() is not None:
+        outcome.set_exception(done.exception())
+    else:
+        outcome.set_result(done.result())
+
+
+def _transfer_green(gt: greenthread.GreenThread, outcome: concurrent.futures.Future[Any]) -> None:
+    if outcome.done():
+        return
+    try:
+        result = gt.wait()
+    except BaseException as exc:  # killed: GreenletExit
+        outcome.set_exception(exc)
+        return
+    if isinstance(result, _adapters._Raised):
+        outcome.set_exception(result.exception)
+    else:
+        outcome.set_result(result)
