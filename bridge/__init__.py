@@ -13,10 +13,20 @@ from bridge._errors import BlockingCallError as BlockingCallError
 from bridge._errors import BridgeInternalError as BridgeInternalError
 from bridge._handles import TaskHandle as TaskHandle
 from bridge._handles import spawn_async as spawn_async
+from bridge._sync import Event as Event
+from bridge._sync import Lock as Lock
+from bridge._sync import Queue as Queue
+from bridge._sync import Semaphore as Semaphore
+from bridge._sync import SyncStatistics as SyncStatistics
 
 __all__ = (
     "BlockingCallError",
     "BridgeInternalError",
+    "Event",
+    "Lock",
+    "Queue",
+    "Semaphore",
+    "SyncStatistics",
     "TaskHandle",
     "await_",
     "from_thread",
