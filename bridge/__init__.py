@@ -13,6 +13,8 @@ from bridge._errors import BlockingCallError as BlockingCallError
 from bridge._errors import BridgeInternalError as BridgeInternalError
 from bridge._handles import TaskHandle as TaskHandle
 from bridge._handles import spawn_async as spawn_async
+from bridge._portal import has_portal as has_portal
+from bridge._portal import portal as portal
 from bridge._sync import Event as Event
 from bridge._sync import Lock as Lock
 from bridge._sync import Queue as Queue
@@ -30,7 +32,9 @@ __all__ = (
     "TaskHandle",
     "await_",
     "from_thread",
+    "has_portal",
     "hub",
+    "portal",
     "spawn_async",
     "to_async",
     "to_green",

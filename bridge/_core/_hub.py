@@ -128,7 +128,7 @@ from eventlet.hubs.timer import Timer
 
 from bridge._core import _eventlet_patches, _native
 from bridge._core._signals import SignalWakeup
-from bridge._errors import BlockingCallError
+from bridge._errors import BlockingCallError, BridgeInternalError
 
 __all__ = ("Hub", "HubStatistics", "current_hub", "hub_of_thread", "is_available")
 
@@ -167,6 +167,12 @@ _DRAIN_LOOKAHEAD = 64
 # "The running loop"), including the loop of a hub that use_hub() discarded.
 _owner_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
+
+def _portal_switch(hub: Hub, state: Any) -> Any:
+    """Replaced by bridge._portal's switch when that module loads (it imports this one)."""
+    raise BridgeInternalError("a portal greenlet exists but bridge._portal is not loaded")
+
+
 # The hub of each OS thread that has one: bridge.from_thread's targets.
 _hubs_by_thread: weakref.WeakValueDictionary[int, Hub] = weakref.WeakValueDictionary()
 _real_threading = eventlet.patcher.original("threading")
@@ -176,12 +182,12 @@ _real_threading = eventlet.patcher.original("threading")
 _forked_away: list[object] = []
 
 BLOCKING_CALL_ADVICE = (
-    "Green-blocking calls (eventlet.sleep, green socket I/O, eventlet queues, "
-    "locks and events...) suspend the calling greenthread, and the event "
-    "loop's greenlet is not a greenthread: blocking it would stop every task "
-    "and greenthread in this thread. Run the green code in a greenthread "
-    "instead: `await bridge.to_async(func)(*args)`, or use the asyncio "
-    "equivalent (e.g. `await asyncio.sleep(...)`)."
+    "Green-blocking calls (eventlet.sleep, green socket I/O, eventlet queues, locks and "
+    "events...) suspend the calling greenthread, and the event loop's greenlet is not a "
+    "greenthread: blocking it would stop every task and greenthread in this thread. Run the "
+    "green code in a greenthread: `await bridge.to_async(func)(*args)`; or decorate the "
+    "coroutine function with `@bridge.portal`, so that green-blocking calls inside it "
+    "suspend only its task; or use the asyncio equivalent (e.g. `await asyncio.sleep(...)`)."
 )
 
 
@@ -249,6 +255,8 @@ class Hub(eventlet_asyncio_hub.Hub):
         # Work handed over by other OS threads (bridge.from_thread): appended
         # there, popped here; deque operations are atomic.
         self._inbox: collections.deque[Callable[[], object]] = collections.deque()
+        # Portal greenlet -> its state (bridge._portal); see Hub.switch.
+        self._portals: dict[_Greenlet, Any] = {}
         # The loop our timers and fds are registered on; None before any.
         self._loop: asyncio.AbstractEventLoop | None = None
         # True while self._loop is a loop someone else runs in this thread.
@@ -639,6 +647,10 @@ class Hub(eventlet_asyncio_hub.Hub):
     def switch(self) -> Any:
         """Suspend the current greenthread until the hub switches back to it."""
         cur = _getcurrent()
+        if self._portals:
+            state = self._portals.get(cur)
+            if state is not None:  # green code inline in a task: suspend the task
+                return _portal_switch(self, state)
         self._registration_loop()
         if not self._guest and self._dispatcher.dead:
             self._set_dispatcher(self._owner_dispatcher())
