@@ -16,6 +16,11 @@ repetitions are interleaved and the table shows medians. Implementations:
   ``EVENTLET_HUB=bridge.hub``, stdlib loop.
 * ``bridge-uvloop`` -- the same on uvloop.
 
+Bridge-only rows: the extra cost of an ``await`` inside ``@bridge.portal``
+(against the same loop without a portal), and one round trip through two
+``bridge.Queue`` objects between a task (async face) and a greenthread
+(green face); 1e6 / that is messages per second each way.
+
 Workloads: a trivial callee, and one that yields once (``asyncio.sleep(0)``
 / ``eventlet.sleep(0)``). green->async runs from green main (owner mode);
 async->green runs from a task under ``asyncio.run`` (guest mode; eventlet's
@@ -36,8 +41,15 @@ IMPLEMENTATIONS = {
     "bridge": {"EVENTLET_HUB": "bridge.hub"},
     "bridge-uvloop": {"EVENTLET_HUB": "bridge.hub", "BENCH_UVLOOP": "1"},
 }
-WORKLOADS = ("green->async trivial", "green->async sleep(0)", "async->green trivial",
-             "async->green sleep(0)")  # fmt: skip
+# Workloads eventlet has no counterpart for: measured on bridge only.
+BRIDGE_ONLY = ("portal: extra per await", "bridge.Queue round trip")
+WORKLOADS = (
+    "green->async trivial",
+    "green->async sleep(0)",
+    "async->green trivial",
+    "async->green sleep(0)",
+    *BRIDGE_ONLY,
+)
 COUNT = 5000
 
 CHILD = r"""
@@ -84,7 +96,36 @@ async def async_to_green():
         for _ in range(count):
             await eventlet.spawn(green_fn)
 
-if workload.startswith("green->async"):
+async def portal_overhead():
+    async def awaits():
+        for _ in range(count):
+            await asyncio.sleep(0)
+    start = time.perf_counter()
+    await bridge.portal(awaits)()
+    with_portal = time.perf_counter() - start
+    start = time.perf_counter()
+    await awaits()
+    return with_portal - (time.perf_counter() - start)
+
+async def queue_round_trips():
+    ping, pong = bridge.Queue(), bridge.Queue()
+    def ponger():
+        while (item := ping.green.get()) is not None:
+            pong.green.put(item)
+    eventlet.spawn(ponger)
+    start = time.perf_counter()
+    for i in range(count):
+        ping.put_nowait(i)
+        await pong.get()
+    elapsed = time.perf_counter() - start
+    ping.put_nowait(None)
+    return elapsed
+
+if workload == "portal: extra per await":
+    elapsed = asyncio.run(portal_overhead())
+elif workload == "bridge.Queue round trip":
+    elapsed = asyncio.run(queue_round_trips())
+elif workload.startswith("green->async"):
     eventlet.sleep(0)  # the hub is up before timing starts
     start = time.perf_counter()
     green_to_async()
@@ -136,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             order = list(IMPLEMENTATIONS)
             order = order[rep % len(order) :] + order[: rep % len(order)]  # rotate
             for impl in order:
+                if workload in BRIDGE_ONLY and not impl.startswith("bridge"):
+                    continue
                 value = run_child(impl, workload, args.count)
                 if value is not None:
                     samples.setdefault((impl, workload), []).append(value)
@@ -148,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             for impl in IMPLEMENTATIONS
             if samples.get((impl, workload))
         }
-        cells = [f"{medians[i]:.1f}" if i in medians else "error" for i in IMPLEMENTATIONS]
+        missing = "n/a" if workload in BRIDGE_ONLY else "error"
+        cells = [f"{medians[i]:.1f}" if i in medians else missing for i in IMPLEMENTATIONS]
         ratio = (
             f"{medians['eventlet'] / medians['bridge']:.1f}x"
             if "eventlet" in medians and "bridge" in medians
