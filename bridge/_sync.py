@@ -323,24 +323,16 @@ class _Permits:
         self._waiters.wake_one()
 
 
-@final
-class Semaphore:
-    """A semaphore for both worlds: ``asyncio.Semaphore``'s API, and ``.green``'s.
-
-    ``async with sem`` / ``await sem.acquire()`` in async code; ``with
-    sem.green`` / ``sem.green.acquire(blocking=True, timeout=None)`` in green
-    code. Waiters of both worlds are served in arrival order.
-    """
+class _PermitsAsyncFace:
+    """What the async faces of Semaphore and Lock share."""
 
     __slots__ = ("_permits", "green")
+    _name = ""  # "semaphore", "lock": for messages
+    _permits: _Permits
 
-    def __init__(self, value: int = 1) -> None:
-        self._permits = _Permits(value)
-        self.green = _GreenSemaphore(self._permits)
-
-    def __repr__(self) -> str:
-        p = self._permits
-        return f"<bridge.Semaphore value={p._value} waiters={len(p._waiters)}>"
+    def __init__(self, permits: _Permits) -> None:
+        self._permits = permits
+        self.green = _GreenSemaphore(permits)
 
     def locked(self) -> bool:
         return self._permits._value == 0
@@ -351,7 +343,7 @@ class Semaphore:
         return True
 
     def release(self) -> None:
-        """Give a permit back; wakes the first waiter of either world."""
+        """Give the permit back; wakes the first waiter of either world."""
         self._permits.release()
 
     async def __aenter__(self) -> None:
@@ -361,13 +353,35 @@ class Semaphore:
         self.release()
 
     def __enter__(self) -> None:
-        raise TypeError(ASYNC_WITH_ADVICE.format(name="bridge.Semaphore", var="semaphore"))
+        raise TypeError(
+            ASYNC_WITH_ADVICE.format(name=f"bridge.{type(self).__name__}", var=self._name)
+        )
 
     def __exit__(self, *exc: object) -> None:  # pragma: no cover - __enter__ raised
         pass
 
     def statistics(self) -> SyncStatistics:
         return self._permits._waiters.statistics()
+
+
+@final
+class Semaphore(_PermitsAsyncFace):
+    """A semaphore for both worlds: ``asyncio.Semaphore``'s API, and ``.green``'s.
+
+    ``async with sem`` / ``await sem.acquire()`` in async code; ``with
+    sem.green`` / ``sem.green.acquire(blocking=True, timeout=None)`` in green
+    code. Waiters of both worlds are served in arrival order.
+    """
+
+    __slots__ = ()
+    _name = "semaphore"
+
+    def __init__(self, value: int = 1) -> None:
+        super().__init__(_Permits(value))
+
+    def __repr__(self) -> str:
+        p = self._permits
+        return f"<bridge.Semaphore value={p._value} waiters={len(p._waiters)}>"
 
 
 class _GreenSemaphore:
@@ -403,50 +417,28 @@ class _GreenSemaphore:
 
 
 @final
-class Lock:
+class Lock(_PermitsAsyncFace):
     """A lock for both worlds: ``asyncio.Lock``'s API, and ``.green``'s.
 
     ``async with lock`` in async code, ``with lock.green`` in green code:
     the same lock, FIFO across both. Not reentrant.
     """
 
-    __slots__ = ("_permits", "green")
+    __slots__ = ()
+    _name = "lock"
 
     def __init__(self) -> None:
-        self._permits = _Permits(1)
-        self.green = _GreenSemaphore(self._permits)
+        super().__init__(_Permits(1))
 
     def __repr__(self) -> str:
         state = "locked" if self.locked() else "unlocked"
         return f"<bridge.Lock {state} waiters={len(self._permits._waiters)}>"
 
-    def locked(self) -> bool:
-        return self._permits._value == 0
-
-    async def acquire(self) -> bool:
-        """Take the lock, waiting in FIFO order. A cancellation point."""
-        await self._permits.acquire_async()
-        return True
-
     def release(self) -> None:
+        """Release the lock; wakes the first waiter of either world."""
         if self._permits._value:
             raise RuntimeError("release() of an unlocked bridge.Lock")
         self._permits.release()
-
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release()
-
-    def __enter__(self) -> None:
-        raise TypeError(ASYNC_WITH_ADVICE.format(name="bridge.Lock", var="lock"))
-
-    def __exit__(self, *exc: object) -> None:  # pragma: no cover - __enter__ raised
-        pass
-
-    def statistics(self) -> SyncStatistics:
-        return self._permits._waiters.statistics()
 
 
 # -- Queue ----------------------------------------------------------------------------
