@@ -237,8 +237,14 @@ async def _report_to(waiter: _GreenWaiter, coro: Awaitable[T]) -> T:
     return result
 
 
-def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-    context = contextvars.copy_context()
+def _create_task(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, T],
+    context: contextvars.Context | None = None,
+) -> asyncio.Task[T]:
+    """A task for ``coro`` in ``context`` (default: a copy of the current one)."""
+    if context is None:
+        context = contextvars.copy_context()
     if sys.version_info >= (3, 11):
         return loop.create_task(coro, context=context)
     return context.run(loop.create_task, coro)  # the task copies the context it starts in

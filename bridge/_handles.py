@@ -11,14 +11,12 @@ migrated work unchanged.
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar, final
 
 import greenlet
 
-from bridge._adapters import _GreenWaiter
+from bridge._adapters import _create_task, _GreenWaiter
 from bridge._core._hub import Hub, current_hub
 
 __all__ = ("TaskHandle", "spawn_async")
@@ -35,13 +33,7 @@ def spawn_async(afn: Callable[..., Awaitable[T]], *args: Any) -> TaskHandle[T]:
     task starts at the loop's next iteration, like ``eventlet.spawn``.
     """
     hub = current_hub()
-    coro = afn(*args)
-    context = contextvars.copy_context()
-    task: asyncio.Task[T]
-    if sys.version_info >= (3, 11):
-        task = hub.loop.create_task(coro, context=context)  # type: ignore[arg-type]
-    else:
-        task = context.run(hub.loop.create_task, coro)  # type: ignore[arg-type]
+    task: asyncio.Task[T] = _create_task(hub.loop, afn(*args))  # type: ignore[arg-type]
     return TaskHandle._make(hub, task)
 
 

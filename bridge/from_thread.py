@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -62,25 +61,13 @@ def run(
     :raises RuntimeError: called on the hub's own thread, or that thread has
         no bridge hub.
     """
-    hub = _target(hub_thread, "run")
-    context = contextvars.copy_context()
-    outcome: concurrent.futures.Future[_T] = concurrent.futures.Future()
-    tasks: list[asyncio.Future[Any]] = []
 
-    def start() -> None:  # in the hub's dispatcher
-        if not outcome.set_running_or_notify_cancel():
-            return
-        coro = afn(*args)
-        task: asyncio.Future[Any]
-        if sys.version_info >= (3, 11):
-            task = hub.loop.create_task(coro, context=context)  # type: ignore[arg-type]
-        else:
-            task = context.run(hub.loop.create_task, coro)  # type: ignore[arg-type]
-        tasks.append(task)
+    def launch(hub: _hub.Hub, context: contextvars.Context, outcome: _Outcome) -> _Stop:
+        task: asyncio.Task[Any] = _adapters._create_task(hub.loop, afn(*args), context)  # type: ignore[arg-type]
         task.add_done_callback(lambda done: _transfer(done, outcome))
+        return task.cancel
 
-    hub.submit_threadsafe(start)
-    return _wait(outcome, timeout, lambda: hub.submit_threadsafe(lambda: tasks[0].cancel()))
+    return _call("run", hub_thread, timeout, launch)
 
 
 def run_green(
@@ -99,22 +86,44 @@ def run_green(
     :raises RuntimeError: called on the hub's own thread, or that thread has
         no bridge hub.
     """
-    hub = _target(hub_thread, "run_green")
-    context = contextvars.copy_context()
-    outcome: concurrent.futures.Future[_T] = concurrent.futures.Future()
-    threads: list[greenthread.GreenThread] = []
 
-    def start() -> None:  # in the hub's dispatcher
-        if not outcome.set_running_or_notify_cancel():
-            return
+    def launch(hub: _hub.Hub, context: contextvars.Context, outcome: _Outcome) -> _Stop:
         gt = greenthread.GreenThread(hub.greenlet)
         gt.gr_context = context
-        threads.append(gt)
         gt.link(_transfer_green, outcome)
         hub.schedule_call_global(0, gt.switch, _adapters._capture, (fn, args, {}), {})
+        return gt.kill
+
+    return _call("run_green", hub_thread, timeout, launch)
+
+
+_Outcome = concurrent.futures.Future
+_Stop = Callable[[], object]
+
+
+def _call(
+    name: str,
+    hub_thread: int | None,
+    timeout: float | None,
+    launch: Callable[[_hub.Hub, contextvars.Context, _Outcome[Any]], _Stop],
+) -> Any:
+    """Have ``launch`` start the work in the hub's dispatcher; wait for its outcome."""
+    hub = _target(hub_thread, name)
+    context = contextvars.copy_context()
+    outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    stops: list[_Stop] = []
+
+    def start() -> None:  # in the hub's dispatcher
+        if outcome.set_running_or_notify_cancel():
+            stops.append(launch(hub, context, outcome))
 
     hub.submit_threadsafe(start)
-    return _wait(outcome, timeout, lambda: hub.submit_threadsafe(lambda: threads[0].kill()))
+    try:
+        return outcome.result(timeout)
+    except concurrent.futures.TimeoutError:
+        if not outcome.cancel():  # started: stop it where it runs
+            hub.submit_threadsafe(lambda: stops[0]())
+        raise TimeoutError(f"no result from the hub's thread within {timeout} s") from None
 
 
 def _target(hub_thread: int | None, name: str) -> _hub.Hub:
@@ -125,17 +134,6 @@ def _target(hub_thread: int | None, name: str) -> _hub.Hub:
     if hub is None:
         raise RuntimeError(NO_HUB_ADVICE.format(name=name, thread=thread))
     return hub
-
-
-def _wait(
-    outcome: concurrent.futures.Future[_T], timeout: float | None, stop: Callable[[], None]
-) -> _T:
-    try:
-        return outcome.result(timeout)
-    except concurrent.futures.TimeoutError:
-        if not outcome.cancel():  # started: stop it where it runs
-            stop()
-        raise TimeoutError(f"no result from the hub's thread within {timeout} s") from None
 
 
 def _transfer(done: asyncio.Future[_T], outcome: concurrent.futures.Future[_T]) -> None:
