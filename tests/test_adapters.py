@@ -356,3 +356,16 @@ def test_adapters_on_another_hub_say_which_hub_to_select() -> None:
     )
     assert "EVENTLET_HUB=bridge.hub" in result.stdout, result.stdout + result.stderr
     assert "eventlet.hubs.epolls.Hub" in result.stdout
+
+
+def test_killing_a_greenthread_from_async_code_leaves_no_stray_wake_up() -> None:
+    # eventlet's kill() schedules a switch back to its caller unless the caller
+    # is the mainloop; from a task, the caller is the hub's dispatcher, and a
+    # stray switch to it would later resume the owner loop inside a guest one.
+    async def killer() -> None:
+        gt = eventlet.spawn(eventlet.sleep, BOUND)
+        await asyncio.sleep(0)
+        gt.kill()
+
+    bridge.await_(killer())  # a task on the owner loop
+    assert asyncio.run(asyncio.wait_for(asyncio.sleep(0, "ran"), BOUND)) == "ran"

@@ -157,6 +157,9 @@ _MAINLOOP_QUESTIONS = frozenset(
         eventlet.queue.Waiter.throw,
         eventlet.queue.LightQueue.put,
         eventlet.queue.LightQueue.get,
+        # kill() from the mainloop must not schedule a switch back to it: in
+        # the dispatcher, that switch would land in a later mode's drain.
+        eventlet.greenthread.kill,
     )
 )
 
