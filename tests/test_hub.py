@@ -25,6 +25,10 @@ import pytest
 from aiohttp import web
 from eventlet.green import socket as green_socket
 
+# In the main greenlet: on CPython 3.13, eventlet 0.41 fails an assertion
+# importing threading from a greenthread (on its own hubs too).
+from eventlet.green.urllib import request as green_request
+
 import bridge
 from bridge.hub import Hub
 
@@ -329,8 +333,6 @@ def test_eventlet_wsgi_and_aiohttp_serve_concurrently_on_one_loop(hub_mode: RunI
             return list(await asyncio.gather(*(get(u) for u in urls)))
 
     def green_get(port: int, path: str) -> str:
-        from eventlet.green.urllib import request as green_request
-
         with green_request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=BOUND) as resp:
             return resp.read().decode()
 

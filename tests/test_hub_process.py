@@ -857,6 +857,9 @@ import signal
 
 import eventlet
 from aiohttp import web
+# Imported here, in the main greenlet: on CPython 3.13, eventlet 0.41 fails an
+# assertion importing threading from a greenthread (on its own hubs too).
+from eventlet.green.urllib import request as green_request
 
 import bridge
 
@@ -871,8 +874,6 @@ async def handler(request):
 
 
 def green_client(port):
-    from eventlet.green.urllib import request as green_request
-
     with eventlet.Timeout(10):
         for name in ("a", "b"):
             with green_request.urlopen(f"http://127.0.0.1:{port}/{name}") as response:
