@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs compat bench ci clean
+.PHONY: demo test test-versions lint typecheck docs compat bench ci clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The suite on the other supported CPythons found on the machine (pyenv
+# installs); each gets its own venv. A version not installed is skipped.
+PYENV_ROOT ?= $(HOME)/.pyenv
+test-versions:
+	@for v in 3.10 3.12 3.13; do \
+	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python 2>/dev/null | tail -n 1); \
+	  if [ -z "$$py" ]; then echo "CPython $$v: not installed here, skipped"; continue; fi; \
+	  echo "=== CPython $$v ($$py)"; \
+	  $$py -m venv .venv-$$v && .venv-$$v/bin/python -m pip install -q -e '.[test,uvloop]' \
+	    && .venv-$$v/bin/python -m pytest -q -p no:cacheprovider || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(PY) -m ruff check bridge tests examples bench compat docs
@@ -38,4 +50,4 @@ bench: $(STAMP)
 	$(PY) bench/hub.py
 
 clean:
-	rm -rf $(VENV) docs/_build compat/_work .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .venv-3.* docs/_build compat/_work .pytest_cache .ruff_cache .mypy_cache
