@@ -9,6 +9,8 @@ from bridge import hub as hub
 from bridge._adapters import await_ as await_
 from bridge._adapters import to_async as to_async
 from bridge._adapters import to_green as to_green
+from bridge._blocking import BlockingDetector as BlockingDetector
+from bridge._blocking import detect_blocking as detect_blocking
 from bridge._errors import BlockingCallError as BlockingCallError
 from bridge._errors import BridgeInternalError as BridgeInternalError
 from bridge._handles import TaskHandle as TaskHandle
@@ -23,6 +25,7 @@ from bridge._sync import SyncStatistics as SyncStatistics
 
 __all__ = (
     "BlockingCallError",
+    "BlockingDetector",
     "BridgeInternalError",
     "Event",
     "Lock",
@@ -31,6 +34,7 @@ __all__ = (
     "SyncStatistics",
     "TaskHandle",
     "await_",
+    "detect_blocking",
     "from_thread",
     "has_portal",
     "hub",

@@ -258,6 +258,7 @@ class Hub(eventlet_asyncio_hub.Hub):
         # Work handed over by other OS threads (bridge.from_thread): appended
         # there, popped here; deque operations are atomic.
         self._inbox: collections.deque[Callable[[], object]] = collections.deque()
+        self._blocking_detector: Any = None  # bridge._blocking.BlockingDetector
         # Portal greenlet -> its state (bridge._portal); see Hub.switch.
         self._portals: dict[_Greenlet, Any] = {}
         # The loop our timers and fds are registered on; None before any.
@@ -313,7 +314,10 @@ class Hub(eventlet_asyncio_hub.Hub):
         pass  # BaseHub.__init__ makes a hub greenlet; ours are made on demand
 
     def _post_initialize(self) -> None:
+        from bridge import _blocking  # imports this module
+
         _native.ensure_native_asyncio()
+        _blocking.start_from_environment(self)
         running = _get_running_loop_hook()  # None for a discarded hub's owner loop
         if running is not None:
             self._enter_guest(running)
