@@ -93,10 +93,14 @@ def test_bad_threshold_is_refused() -> None:
         bridge.detect_blocking(0)
 
 
-def test_environment_variable_turns_it_on() -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_environment_variable_turns_it_on(loop: str) -> None:
     program = textwrap.dedent(
         """
-        import logging, eventlet
+        import logging, sys, eventlet
+        if sys.argv[1] == "uvloop":
+            import uvloop
+            uvloop.install()
         from eventlet import patcher
         logging.basicConfig(level=logging.WARNING, format="%(name)s %(message)s")
         eventlet.sleep(0.05)
@@ -108,7 +112,7 @@ def test_environment_variable_turns_it_on() -> None:
     )
     env = dict(os.environ, EVENTLET_HUB="bridge.hub", BRIDGE_BLOCKING_THRESHOLD="0.1")
     result = subprocess.run(
-        [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", program, loop], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     assert "bridge.blocking event loop blocked" in result.stderr
