@@ -22,6 +22,8 @@ import pytest
 
 eventlet.hubs.use_hub("bridge.hub")
 
+pytest_plugins = ["pytester"]
+
 T = TypeVar("T")
 RunInMode = Callable[..., Any]
 

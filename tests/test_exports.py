@@ -21,9 +21,9 @@ def test_all_is_a_tuple_naming_what_the_module_defines(modname: str) -> None:
         for name, value in vars(module).items()
         if not name.startswith("_")
         and (
-            # a public submodule is an attribute once anything imported it
-            getattr(value, "__name__", "").startswith("bridge")
-            and (value.__name__ not in PUBLIC_MODULES or name in module.__all__)
+            # a submodule is an attribute once anything imported it: only
+            # those re-exported (in __all__) count
+            name in module.__all__
             if inspect.ismodule(value)
             else getattr(value, "__module__", "").startswith("bridge")
         )

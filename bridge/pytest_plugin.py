@@ -1,0 +1,222 @@
+"""bridge's pytest plugin (registered through the ``pytest11`` entry point).
+
+* ``@pytest.mark.green``: run a plain test function as a greenthread on the
+  hub, and wait for it (async tests stay pytest-asyncio's).
+* Fixtures: ``bridge_hub`` (this thread's bridge hub) and ``spawn_green``
+  (``spawn_green(fn, *args)`` starts a greenthread that is killed at the
+  end of the test if it is still running).
+* A leak check: a test that leaves greenthreads, fd listeners or timers
+  behind fails (``fail``), warns (``warn``) or passes (``off``), naming each
+  leftover and, for greenthreads, where it was spawned. Set it with
+  ``--bridge-leak-check`` or the ini key ``bridge_leak_check`` (default
+  ``warn``); a test can opt out with ``@pytest.mark.bridge_allow_leaks``.
+
+The plugin does nothing when the thread's eventlet hub is not bridge's.
+"""
+
+from __future__ import annotations
+
+import enum
+import traceback
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+__all__ = ("BridgeLeakWarning",)
+
+LEAK_CHECK_HELP = (
+    "what to do when a test leaves greenthreads, fd listeners or timers behind: "
+    "fail, warn or off (default: warn)"
+)
+
+
+class BridgeLeakWarning(UserWarning):
+    """A test left green work running (see the ``bridge_leak_check`` setting)."""
+
+
+class LeakCheck(enum.Enum):
+    FAIL = "fail"
+    WARN = "warn"
+    OFF = "off"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bridge", "eventlet-asyncio-bridge")
+    group.addoption("--bridge-leak-check", dest="bridge_leak_check", default=None,
+                    metavar="MODE", help=LEAK_CHECK_HELP)  # fmt: skip
+    parser.addini("bridge_leak_check", LEAK_CHECK_HELP, default="warn")
+
+
+def _leak_check_mode(config: pytest.Config) -> LeakCheck:
+    value = config.getoption("bridge_leak_check") or config.getini("bridge_leak_check")
+    try:
+        return LeakCheck(str(value).strip().lower())
+    except ValueError:
+        valid = ", ".join(mode.value for mode in LeakCheck)
+        raise pytest.UsageError(
+            f"bridge_leak_check={value!r} is not valid; use one of: {valid}"
+        ) from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "green: run this (non-async) test function as a greenthread on the hub"
+    )
+    config.addinivalue_line("markers", "bridge_allow_leaks: skip bridge's leak check for this test")
+    config.stash[_MODE] = _leak_check_mode(config)
+
+
+_MODE = pytest.StashKey[LeakCheck]()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"bridge: leak check {config.stash[_MODE].value}"
+
+
+def _bridge_hub() -> Any:
+    """This thread's hub if it is bridge's (made now if none yet), else None."""
+    import eventlet.hubs
+
+    from bridge._core._hub import Hub
+
+    hub = eventlet.hubs.get_hub()
+    return hub if isinstance(hub, Hub) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if pyfuncitem.get_closest_marker("green") is None:
+        return None
+    import inspect
+
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        raise pytest.UsageError(
+            f"{pyfuncitem.nodeid}: @pytest.mark.green is for plain test functions; an async "
+            "test already runs on the loop (call green code in it with bridge.to_async)."
+        )
+    import eventlet
+
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+    eventlet.spawn(pyfuncitem.obj, **kwargs).wait()
+    return True
+
+
+@pytest.fixture
+def bridge_hub() -> Any:
+    """This thread's bridge hub (``bridge.hub.Hub``)."""
+    hub = _bridge_hub()
+    if hub is None:
+        pytest.fail("the eventlet hub is not bridge's: set EVENTLET_HUB=bridge.hub")
+    return hub
+
+
+@pytest.fixture
+def spawn_green() -> Iterator[Callable[..., Any]]:
+    """``spawn_green(fn, *args, **kwargs)``: a greenthread killed at teardown if still running."""
+    import eventlet
+
+    started: list[Any] = []
+
+    def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        gt = eventlet.spawn(fn, *args, **kwargs)
+        started.append(gt)
+        return gt
+
+    yield spawn
+    for gt in started:
+        if not gt.dead:
+            gt.kill()
+
+
+# -- the leak check -------------------------------------------------------------------
+
+
+def _track_spawns(created: weakref.WeakSet[Any]) -> Callable[[], None]:
+    """Collect each GreenThread created (and where) into ``created``; returns the undo."""
+    from eventlet import greenthread
+
+    original = greenthread.GreenThread.__init__
+
+    def __init__(self: Any, parent: Any) -> None:
+        original(self, parent)
+        self._bridge_spawned_at = traceback.extract_stack(limit=12)[:-1]
+        created.add(self)
+
+    greenthread.GreenThread.__init__ = __init__
+
+    def undo() -> None:
+        greenthread.GreenThread.__init__ = original
+
+    return undo
+
+
+def _describe_greenthread(gt: Any) -> str:
+    site = getattr(gt, "_bridge_spawned_at", None)
+    where = ""
+    if site:
+        ours = ("eventlet", "pytest_plugin")
+        frame = next(
+            (f for f in reversed(site) if not any(part in f.filename for part in ours)),
+            site[-1],
+        )
+        where = f", spawned at {frame.filename}:{frame.lineno} ({frame.line})"
+    return f"greenthread {gt!r}{where}"
+
+
+def _infrastructure_fds() -> set[int]:
+    """fds that eventlet itself keeps watched for the process: tpool's wake-up pipe."""
+    import sys
+
+    tpool = sys.modules.get("eventlet.tpool")
+    rsock = getattr(tpool, "_rsock", None)
+    return {rsock.fileno()} if rsock is not None else set()
+
+
+def _hub_snapshot(hub: Any) -> tuple[set[int], set[Any]]:
+    fds = {fd for bucket in hub.listeners.values() for fd in bucket} - _infrastructure_fds()
+    timers = {t for _, t in hub.timers + hub.next_timers if not t.called}
+    return fds, timers
+
+
+_TRACKING = pytest.StashKey[tuple[Any, Any, set[int], set[Any], Callable[[], None]]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    # From before the fixtures are set up to after they are torn down, so
+    # that what a fixture starts and stops is not a leak.
+    mode = item.config.stash[_MODE]
+    hub = _bridge_hub() if mode is not LeakCheck.OFF else None
+    if hub is not None and item.get_closest_marker("bridge_allow_leaks") is None:
+        created: weakref.WeakSet[Any] = weakref.WeakSet()
+        fds, timers = _hub_snapshot(hub)
+        item.stash[_TRACKING] = (hub, created, fds, timers, _track_spawns(created))
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    result = yield
+    tracking = item.stash.get(_TRACKING, None)
+    if tracking is None:
+        return result
+    del item.stash[_TRACKING]
+    hub, created, before_fds, before_timers, undo = tracking
+    undo()
+    import eventlet
+
+    eventlet.sleep(0)  # let work that is finishing finish
+    leaks = [_describe_greenthread(gt) for gt in list(created) if not gt.dead]
+    fds, timers = _hub_snapshot(hub)
+    leaks += [f"fd listener on fd {fd}" for fd in sorted(fds - before_fds)]
+    leaks += [f"timer {t!r}" for t in timers - before_timers]
+    if leaks:
+        message = f"{item.nodeid} left green work behind:\n  " + "\n  ".join(leaks)
+        if item.config.stash[_MODE] is LeakCheck.FAIL:
+            pytest.fail(message, pytrace=False)
+        warnings.warn(BridgeLeakWarning(message), stacklevel=1)
+    return result
