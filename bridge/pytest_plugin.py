@@ -17,9 +17,7 @@ The plugin does nothing when the thread's eventlet hub is not bridge's.
 from __future__ import annotations
 
 import enum
-import traceback
 import warnings
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -134,86 +132,30 @@ def spawn_green() -> Iterator[Callable[..., Any]]:
 
 # -- the leak check -------------------------------------------------------------------
 
-
-def _track_spawns(created: weakref.WeakSet[Any]) -> Callable[[], None]:
-    """Collect each GreenThread created (and where) into ``created``; returns the undo."""
-    from eventlet import greenthread
-
-    original = greenthread.GreenThread.__init__
-
-    def __init__(self: Any, parent: Any) -> None:
-        original(self, parent)
-        self._bridge_spawned_at = traceback.extract_stack(limit=12)[:-1]
-        created.add(self)
-
-    greenthread.GreenThread.__init__ = __init__
-
-    def undo() -> None:
-        greenthread.GreenThread.__init__ = original
-
-    return undo
-
-
-def _describe_greenthread(gt: Any) -> str:
-    site = getattr(gt, "_bridge_spawned_at", None)
-    where = ""
-    if site:
-        ours = ("eventlet", "pytest_plugin")
-        frame = next(
-            (f for f in reversed(site) if not any(part in f.filename for part in ours)),
-            site[-1],
-        )
-        where = f", spawned at {frame.filename}:{frame.lineno} ({frame.line})"
-    return f"greenthread {gt!r}{where}"
-
-
-def _infrastructure_fds() -> set[int]:
-    """fds that eventlet itself keeps watched for the process: tpool's wake-up pipe."""
-    import sys
-
-    tpool = sys.modules.get("eventlet.tpool")
-    rsock = getattr(tpool, "_rsock", None)
-    return {rsock.fileno()} if rsock is not None else set()
-
-
-def _hub_snapshot(hub: Any) -> tuple[set[int], set[Any]]:
-    fds = {fd for bucket in hub.listeners.values() for fd in bucket} - _infrastructure_fds()
-    timers = {t for _, t in hub.timers + hub.next_timers if not t.called}
-    return fds, timers
-
-
-_TRACKING = pytest.StashKey[tuple[Any, Any, set[int], set[Any], Callable[[], None]]]()
+_TRACKER = pytest.StashKey[Any]()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     # From before the fixtures are set up to after they are torn down, so
     # that what a fixture starts and stops is not a leak.
+    from bridge._leaks import LeakTracker
+
     mode = item.config.stash[_MODE]
     hub = _bridge_hub() if mode is not LeakCheck.OFF else None
     if hub is not None and item.get_closest_marker("bridge_allow_leaks") is None:
-        created: weakref.WeakSet[Any] = weakref.WeakSet()
-        fds, timers = _hub_snapshot(hub)
-        item.stash[_TRACKING] = (hub, created, fds, timers, _track_spawns(created))
+        item.stash[_TRACKER] = LeakTracker(hub).start()
     return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     result = yield
-    tracking = item.stash.get(_TRACKING, None)
-    if tracking is None:
+    tracker = item.stash.get(_TRACKER, None)
+    if tracker is None:
         return result
-    del item.stash[_TRACKING]
-    hub, created, before_fds, before_timers, undo = tracking
-    undo()
-    import eventlet
-
-    eventlet.sleep(0)  # let work that is finishing finish
-    leaks = [_describe_greenthread(gt) for gt in list(created) if not gt.dead]
-    fds, timers = _hub_snapshot(hub)
-    leaks += [f"fd listener on fd {fd}" for fd in sorted(fds - before_fds)]
-    leaks += [f"timer {t!r}" for t in timers - before_timers]
+    del item.stash[_TRACKER]
+    leaks = tracker.stop()
     if leaks:
         message = f"{item.nodeid} left green work behind:\n  " + "\n  ".join(leaks)
         if item.config.stash[_MODE] is LeakCheck.FAIL:

@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-PUBLIC_MODULES = ["bridge", "bridge.hub", "bridge.from_thread", "bridge.wsgi"]
+PUBLIC_MODULES = ["bridge", "bridge.hub", "bridge.from_thread", "bridge.wsgi", "bridge.testing"]
 
 
 @pytest.mark.parametrize("modname", PUBLIC_MODULES)
