@@ -78,6 +78,7 @@ def test_a_healthy_service(tmp_path: Path) -> None:
     assert code == 0 and report["findings"] == []
     assert report["facts"]["hub"] == "bridge.hub.Hub"
     assert "thread" in report["facts"]["monkey_patched"]
+    assert report["facts"]["default_executor_threads"] == "native"
 
 
 def test_patching_late_names_the_module_and_the_fix(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ def diagnose() -> tuple[dict[str, Any], list[Finding]]:
         "hub_mode": hub.mode if isinstance(hub, Hub) else None,
         "monkey_patched": patched,
         "not_patched": [name for name in _GREEN_CHECKED if name not in patched],
+        "default_executor_threads": _executor_thread_kind(),
     }
     findings: list[Finding] = []
     if not isinstance(hub, Hub):
@@ -71,6 +72,17 @@ def diagnose() -> tuple[dict[str, Any], list[Finding]]:
     findings += _backdoors()
     findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     return facts, findings
+
+
+def _executor_thread_kind() -> str:
+    """What asyncio's default executor would start: native or green threads."""
+    import concurrent.futures.thread
+
+    from eventlet import patcher
+
+    threading = getattr(concurrent.futures.thread, "threading", None)
+    green = patcher.is_monkey_patched("thread") and threading is sys.modules.get("threading")
+    return "green (asyncio.to_thread would not run in parallel)" if green else "native"
 
 
 def _bridge_version() -> str:
