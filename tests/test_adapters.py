@@ -369,3 +369,40 @@ def test_killing_a_greenthread_from_async_code_leaves_no_stray_wake_up() -> None
 
     bridge.await_(killer())  # a task on the owner loop
     assert asyncio.run(asyncio.wait_for(asyncio.sleep(0, "ran"), BOUND)) == "ran"
+
+
+def test_to_async_calls_each_see_a_fresh_greenthread() -> None:
+    import eventlet.corolocal
+
+    green_local = eventlet.corolocal.local()
+    seen: list[object] = []
+
+    def first() -> str:
+        green_local.request = "first call's"
+        request_id.set("first call's")
+        eventlet.greenthread.getcurrent().link(lambda gt: seen.append(("linked", gt.wait())))
+        return "first done"
+
+    def second() -> tuple[bool, str]:
+        return hasattr(green_local, "request"), request_id.get()
+
+    async def main() -> tuple[str, tuple[bool, str]]:
+        request_id.set("caller's")
+        a = await bridge.to_async(first)()
+        b = await bridge.to_async(second)()  # very likely the same, reused greenthread
+        return a, b
+
+    assert asyncio.run(main()) == ("first done", (False, "caller's"))
+    assert seen == [("linked", "first done")]
+
+
+def test_to_async_after_a_cancelled_call_still_works() -> None:
+    async def main() -> list[int]:
+        task = asyncio.ensure_future(bridge.to_async(eventlet.sleep)(BOUND))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return [await bridge.to_async(lambda i=i: i)() for i in range(3)]
+
+    assert asyncio.run(main()) == [0, 1, 2]

@@ -259,6 +259,8 @@ class Hub(eventlet_asyncio_hub.Hub):
         # there, popped here; deque operations are atomic.
         self._inbox: collections.deque[Callable[[], object]] = collections.deque()
         self._blocking_detector: Any = None  # bridge._blocking.BlockingDetector
+        # Parked greenthreads that run to_async calls (bridge._carriers).
+        self._carriers: list[Any] = []
         # Portal greenlet -> its state (bridge._portal); see Hub.switch.
         self._portals: dict[_Greenlet, Any] = {}
         # The loop our timers and fds are registered on; None before any.
