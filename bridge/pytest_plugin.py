@@ -74,8 +74,20 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"bridge: leak check {config.stash[_MODE].value}"
 
 
-def _bridge_hub() -> Any:
-    """This thread's hub if it is bridge's (made now if none yet), else None."""
+def _bridge_hub(*, create: bool) -> Any:
+    """This thread's hub if it is bridge's, else None.
+
+    With ``create`` false, no hub is made (nor eventlet imported) for the
+    leak check's sake, unless EVENTLET_HUB selects bridge's: projects that
+    install bridge but test code without eventlet are left alone.
+    """
+    import os
+    import sys
+
+    if not create and os.environ.get("EVENTLET_HUB") != "bridge.hub":
+        hubs = sys.modules.get("eventlet.hubs")
+        if hubs is None or getattr(hubs._threadlocal, "hub", None) is None:
+            return None
     import eventlet.hubs
 
     from bridge._core._hub import Hub
@@ -106,7 +118,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 @pytest.fixture
 def bridge_hub() -> Any:
     """This thread's bridge hub (``bridge.hub.Hub``)."""
-    hub = _bridge_hub()
+    hub = _bridge_hub(create=True)
     if hub is None:
         pytest.fail("the eventlet hub is not bridge's: set EVENTLET_HUB=bridge.hub")
     return hub
@@ -142,7 +154,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     from bridge._leaks import LeakTracker
 
     mode = item.config.stash[_MODE]
-    hub = _bridge_hub() if mode is not LeakCheck.OFF else None
+    hub = _bridge_hub(create=False) if mode is not LeakCheck.OFF else None
     if hub is not None and item.get_closest_marker("bridge_allow_leaks") is None:
         item.stash[_TRACKER] = LeakTracker(hub).start()
     return (yield)
