@@ -546,3 +546,31 @@ def test_a_greenthread_outliving_a_dead_hub_greenlet_returns_to_the_new_one() ->
     with pytest.raises(BackInTheRunLoop), eventlet.Timeout(0.05, BackInTheRunLoop()):
         h.switch()
     assert g.dead
+
+
+def test_a_dropped_long_lived_listener_does_not_shadow_the_fds_next_owner() -> None:
+    # green zmq's pattern: a listener registered for a socket's life, dropped at
+    # close, the fd closed behind the hub's back, its number reused at once.
+    import os
+
+    h = hub()
+    eventlet.sleep(0)
+    a, b = socket.socketpair()
+    fileno = a.fileno()
+    listener = h.add(h.READ, fileno, lambda fd: None, lambda exc: None, None)
+    h.remove(listener)
+    os.close(a.detach())  # a raw close: the hub hears nothing
+    b.close()
+    c, d = socket.socketpair()
+    try:
+        assert c.fileno() == fileno  # the lowest free number again
+        woken = eventlet.Event()
+        listener = h.add(h.READ, fileno, lambda fd: woken.ready() or woken.send("woken"),
+                         lambda exc: None, None)  # fmt: skip
+        d.sendall(b"x")
+        with eventlet.Timeout(BOUND):
+            assert woken.wait() == "woken"
+        h.remove(listener)
+    finally:
+        c.close()
+        d.close()

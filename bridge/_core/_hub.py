@@ -749,10 +749,12 @@ class Hub(eventlet_asyncio_hub.Hub):
     # on the same fd again within the iteration -- the common
     # recv/send/recv pattern -- then costs no add_reader/remove_reader pair.
     # It is unregistered at once when the hub hears the fd was closed or
-    # reused (notify_close, mark_as_reopened), and when it turns ready with
-    # no listener. Keeping it longer is faster still, but a close the hub does
-    # not hear of (a raw os.close) would leave a stale registration that
-    # breaks the next owner of the fd number; one iteration bounds that risk.
+    # reused (notify_close, mark_as_reopened), when it turns ready with no
+    # listener, and when the listener was not a greenthread's wait (a
+    # long-lived listener, like green zmq's, goes when its socket closes).
+    # Keeping it longer is faster still, but a close the hub does not hear
+    # of (a raw os.close) would leave a stale registration that breaks the
+    # next owner of the fd number; one iteration bounds that risk.
 
     def _watch(self, loop: asyncio.AbstractEventLoop, evtype: str, fileno: int) -> None:
         if evtype is READ:
@@ -815,11 +817,18 @@ class Hub(eventlet_asyncio_hub.Hub):
         BaseHub.remove(self, listener)
         evtype = listener.evtype
         fileno = listener.fileno
-        if fileno not in self.listeners[evtype] and self._loop is not None:
-            self._idle.add((evtype, fileno))
-            if not self._idle_flush_pending:
-                self._idle_flush_pending = True
-                self._loop.call_soon(self._flush_idle)
+        if fileno in self.listeners[evtype] or self._loop is None:
+            return
+        if not isinstance(getattr(listener.cb, "__self__", None), greenlet.greenlet):
+            # Not a greenthread's wait (trampoline's cb is its switch) but a
+            # long-lived listener being dropped, e.g. by green zmq's close():
+            # the fd may be closed and its number reused at once.
+            self._unwatch(self._loop, evtype, fileno)
+            return
+        self._idle.add((evtype, fileno))
+        if not self._idle_flush_pending:
+            self._idle_flush_pending = True
+            self._loop.call_soon(self._flush_idle)
 
     def remove_descriptor(self, fileno: int) -> None:
         watched = [e for e, bucket in self.listeners.items() if fileno in bucket]
