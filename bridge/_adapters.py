@@ -34,9 +34,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 import greenlet
-from eventlet import greenthread
 
-from bridge._carriers import _Failed, take_carrier
+from bridge._carriers import Carrier, Failed, take_carrier
 from bridge._core._hub import Hub, current_hub
 from bridge._errors import BlockingCallError
 
@@ -108,51 +107,30 @@ async def _run_in_greenthread(
         try:
             await future
         except asyncio.CancelledError:
-            died = loop.create_future()
-
-            def on_death() -> None:
-                if not died.done():
-                    died.set_result(None)
-
-            carrier.on_death = on_death
-            carrier.kill()
-            while not carrier.dead:  # its finally may block green: wait for it
-                try:
-                    await asyncio.shield(died)
-                except asyncio.CancelledError:
-                    continue
+            if not outcomes:  # still our call: kill it (a finished carrier may run another)
+                await _kill(carrier, loop)
             raise
     outcome = outcomes[0]
-    if isinstance(outcome, _Failed):
+    if isinstance(outcome, Failed):
         raise outcome.exception.with_traceback(outcome.exception.__traceback__)
     return outcome
 
 
-class _Raised:
-    """What a greenthread run by to_async returns when ``fn`` raised.
+async def _kill(carrier: Carrier, loop: asyncio.AbstractEventLoop) -> None:
+    """Kill the carrier and wait until it is dead (its finally may block green)."""
+    died = loop.create_future()
 
-    Returned rather than raised so that the hub does not also print the
-    exception as an unhandled greenthread error: the caller gets it.
-    """
+    def on_death() -> None:
+        if not died.done():
+            died.set_result(None)
 
-    __slots__ = ("exception",)
-
-    def __init__(self, exception: BaseException) -> None:
-        self.exception = exception
-
-
-def _capture(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except greenlet.GreenletExit:
-        raise  # killed: the greenthread dies as killed greenthreads do
-    except BaseException as exc:
-        return _Raised(exc)
-
-
-def _resolve_when_dead(gt: greenthread.GreenThread, died: asyncio.Future[None]) -> None:
-    if not died.done():
-        died.set_result(None)
+    carrier.on_death = on_death
+    carrier.kill()
+    while not carrier.dead:
+        try:
+            await asyncio.shield(died)
+        except asyncio.CancelledError:
+            continue
 
 
 def await_(aw: Awaitable[T]) -> T:

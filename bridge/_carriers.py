@@ -35,7 +35,7 @@ from typing import Any
 import greenlet
 from eventlet import corolocal, event, greenthread
 
-__all__ = ("Carrier", "take_carrier")
+__all__ = ("Carrier", "Failed", "take_carrier")
 
 _POOL_SIZE = 64
 
@@ -83,7 +83,7 @@ class Carrier(greenthread.GreenThread):
                 except greenlet.GreenletExit:
                     raise
                 except BaseException as exc:
-                    outcome = _Failed(exc)
+                    outcome = Failed(exc)
                 self._end_call(outcome)
                 done(outcome)
                 pool = self.hub._carriers
@@ -98,7 +98,7 @@ class Carrier(greenthread.GreenThread):
         self.job = None
         self.on_death = None
         # As if the greenthread had exited: links fire, wait() answers...
-        if isinstance(outcome, _Failed):
+        if isinstance(outcome, Failed):
             self._exit_event.send_exception(outcome.exception)
         else:
             self._exit_event.send(outcome)
@@ -112,7 +112,10 @@ class Carrier(greenthread.GreenThread):
         self.gr_context = contextvars.Context()
 
 
-class _Failed:
+class Failed:
+    """A job's outcome when its function raised: handed to ``done``, not raised,
+    so that the hub does not also print it as an unhandled greenthread error."""
+
     __slots__ = ("exception",)
 
     def __init__(self, exception: BaseException) -> None:

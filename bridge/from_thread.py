@@ -22,9 +22,10 @@ import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from eventlet import greenthread, patcher
+import greenlet
+from eventlet import patcher
 
-from bridge import _adapters
+from bridge import _adapters, _carriers
 from bridge._core import _hub
 
 __all__ = ("run", "run_green")
@@ -88,11 +89,25 @@ def run_green(
     """
 
     def launch(hub: _hub.Hub, context: contextvars.Context, outcome: _Outcome) -> _Stop:
-        gt = greenthread.GreenThread(hub.greenlet)
-        gt.gr_context = context
-        gt.link(_transfer_green, outcome)
-        hub.schedule_call_global(0, gt.switch, _adapters._capture, (fn, args, {}), {})
-        return gt.kill
+        carrier = _carriers.take_carrier(hub)
+
+        def done(result: Any) -> None:
+            if isinstance(result, _carriers.Failed):
+                outcome.set_exception(result.exception)
+            else:
+                outcome.set_result(result)
+
+        def on_death() -> None:  # killed before it finished
+            if not outcome.done():
+                outcome.set_exception(greenlet.GreenletExit())
+
+        def stop() -> None:  # unless it finished: the carrier may run another call by now
+            if not outcome.done():
+                carrier.kill()
+
+        carrier.on_death = on_death
+        carrier.run_job(fn, args, {}, done, context)
+        return stop
 
     return _call("run_green", hub_thread, timeout, launch)
 
@@ -145,17 +160,3 @@ def _transfer(done: asyncio.Future[_T], outcome: concurrent.futures.Future[_T]) 
         outcome.set_exception(done.exception())
     else:
         outcome.set_result(done.result())
-
-
-def _transfer_green(gt: greenthread.GreenThread, outcome: concurrent.futures.Future[Any]) -> None:
-    if outcome.done():
-        return
-    try:
-        result = gt.wait()
-    except BaseException as exc:  # killed: GreenletExit
-        outcome.set_exception(exc)
-        return
-    if isinstance(result, _adapters._Raised):
-        outcome.set_exception(result.exception)
-    else:
-        outcome.set_result(result)

@@ -406,3 +406,38 @@ def test_to_async_after_a_cancelled_call_still_works() -> None:
         return [await bridge.to_async(lambda i=i: i)() for i in range(3)]
 
     assert asyncio.run(main()) == [0, 1, 2]
+
+
+def test_cancelling_a_task_whose_call_already_finished_kills_nothing_else() -> None:
+    # The call ends, its greenthread goes back to the pool and takes the next
+    # task's call, and only then is the first task cancelled: that must not
+    # reach the greenthread, which runs someone else's call by now.
+    tasks: dict[str, asyncio.Task[Any]] = {}
+
+    def other_call() -> str:
+        eventlet.sleep(0.01)
+        return "other call finished"
+
+    async def takes_the_greenthread() -> str:
+        return await bridge.to_async(other_call)()
+
+    async def cancels_the_first() -> None:
+        tasks["first"].cancel()
+
+    def first_call() -> str:
+        eventlet.sleep(0)
+        loop = asyncio.get_running_loop()  # greenthreads see the loop running
+        # Their first steps run before the first task resumes.
+        tasks["second"] = loop.create_task(takes_the_greenthread())
+        tasks["canceller"] = loop.create_task(cancels_the_first())
+        return "first call finished"
+
+    async def main() -> tuple[bool, str]:
+        tasks["first"] = asyncio.ensure_future(bridge.to_async(first_call)())
+        try:
+            await tasks["first"]
+        except asyncio.CancelledError:
+            pass
+        return tasks["first"].cancelled(), await asyncio.wait_for(tasks["second"], BOUND)
+
+    assert asyncio.run(main()) == (True, "other call finished")
