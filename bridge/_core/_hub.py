@@ -411,10 +411,7 @@ class Hub(eventlet_asyncio_hub.Hub):
             asyncio.set_event_loop(loop)
         previous, self._loop = self._loop, loop
         self._set_dispatcher(self._owner_dispatcher())
-        if previous is not None and previous is not loop:
-            self._migrate(previous, loop)
-        elif self._inbox:
-            loop.call_soon(self._drain_inbox)
+        self._move_work(previous, loop)
         return loop
 
     def _enter_guest(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -422,12 +419,7 @@ class Hub(eventlet_asyncio_hub.Hub):
         previous, self._loop = self._loop, loop
         self._guest = True
         self._set_dispatcher(_getcurrent())
-        if previous is not None and previous is not loop:
-            self._migrate(previous, loop)
-        else:
-            self._drain_pending = False
-            if self._inbox:
-                loop.call_soon(self._drain_inbox)
+        self._move_work(previous, loop)
         self._signal_wakeup().attach(loop)
 
     def _leave_guest(self) -> None:
@@ -440,6 +432,15 @@ class Hub(eventlet_asyncio_hub.Hub):
             self._set_dispatcher(self._owner_dispatcher())
         if self._dispatcher:  # the owner loop is mid-run: it runs again
             _set_running_loop(self._owner_loop)
+
+    def _move_work(
+        self, previous: asyncio.AbstractEventLoop | None, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """The hub now registers on ``loop``: bring its work over from ``previous``."""
+        if previous is not None and previous is not loop:
+            self._migrate(previous, loop)
+        elif self._inbox:  # no loop before: work handed over meanwhile waits
+            loop.call_soon(self._drain_inbox)
 
     def _migrate(
         self,
@@ -504,12 +505,10 @@ class Hub(eventlet_asyncio_hub.Hub):
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         """Arm the wake-up handle for the earliest delayed timer, if needed."""
-        deadline = min(
-            (when for when, timer in self.next_timers if not timer.called),
-            default=self.timers[0][0] if self.timers else math.inf,
-        )
+        deadlines = [when for when, timer in self.next_timers if not timer.called]
         if self.timers:
-            deadline = min(deadline, self.timers[0][0])
+            deadlines.append(self.timers[0][0])
+        deadline = min(deadlines, default=math.inf)
         if deadline < self._wakeup_at:
             self._arm_at(loop, deadline)
 
@@ -702,10 +701,9 @@ class Hub(eventlet_asyncio_hub.Hub):
 
     def abort(self, wait: bool = False) -> None:
         """Stop the owner loop (owner mode); a guest hub leaves its loop alone."""
-        if self._guest or not self.running:
+        if self._guest or not self.running or self._owner_loop is None:
             return
         self.stopping = True
-        assert self._owner_loop is not None
         self._owner_loop.stop()
         if wait:
             self.switch()
