@@ -120,14 +120,14 @@ class PortalState:
 
 async def _run_in_portal(coro: Coroutine[Any, Any, T]) -> T:
     hub = current_hub()
-    shim_greenlet = greenlet.getcurrent()
-    portal_greenlet = greenlet.greenlet(_drive, parent=shim_greenlet)
-    hub._portals[portal_greenlet] = PortalState(shim_greenlet, asyncio.get_running_loop())
+    state = PortalState(greenlet.getcurrent(), asyncio.get_running_loop())
+    portal_greenlet = greenlet.greenlet(_drive, parent=state.shim_greenlet)
+    hub._portals[portal_greenlet] = state
     message: tuple[Any, ...] = (_FROM_SHIM, "start", coro)
     try:
         while True:
-            portal_greenlet.parent = shim_greenlet = greenlet.getcurrent()
-            hub._portals[portal_greenlet].shim_greenlet = shim_greenlet
+            # The task's steps may run in another greenlet than its first did.
+            portal_greenlet.parent = state.shim_greenlet = greenlet.getcurrent()
             kind, value = portal_greenlet.switch(message)
             if kind == "return":
                 return value
@@ -178,7 +178,7 @@ def switch_in_portal(hub: Hub, state: PortalState) -> Any:
         if type(message) is tuple and len(message) == 3 and message[0] is _FROM_SHIM:
             _, kind, value = message
             if kind == "send":  # the task resumed us after `woken` settled
-                return _outcome(woken)
+                return woken.result()
             raise value  # "throw": the task was cancelled while we waited
         # eventlet's wake-up, from the dispatcher: settle, then let the task resume us.
         if not woken.done():
@@ -190,10 +190,6 @@ def switch_in_portal(hub: Hub, state: PortalState) -> Any:
             message = hub._dispatcher.switch()
         except BaseException as exc:
             message = exc
-
-
-def _outcome(woken: asyncio.Future[Any]) -> Any:
-    return woken.result()
 
 
 _hub._portal_switch = switch_in_portal
