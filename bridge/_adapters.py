@@ -36,10 +36,14 @@ from typing import Any, ParamSpec, TypeVar
 import greenlet
 
 from bridge._carriers import Carrier, Failed, take_carrier
-from bridge._core._hub import Hub, current_hub
+from bridge._core._hub import Hub, _get_running_loop, _getcurrent, current_hub
 from bridge._errors import BlockingCallError
 
 __all__ = ("await_", "to_async", "to_green")
+
+# asyncio's bookkeeping of the task whose step runs (C-accelerated, 3.7-3.13).
+_enter_task = asyncio.tasks._enter_task
+_leave_task = asyncio.tasks._leave_task
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -77,43 +81,62 @@ def to_async(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
 
     @functools.wraps(fn)
     async def call_in_greenthread(*args: P.args, **kwargs: P.kwargs) -> T:
-        return await _run_in_greenthread(fn, args, kwargs)
+        call = _GreenCall()
+        carrier = call.start(fn, args, kwargs)
+        if call.outcome is _PENDING:
+            await call.finish(carrier)
+        outcome = call.outcome
+        if type(outcome) is Failed:
+            raise outcome.exception.with_traceback(outcome.exception.__traceback__)
+        return outcome
 
     return call_in_greenthread
 
 
-async def _run_in_greenthread(
-    fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> T:
-    hub = current_hub()
-    outcomes: list[Any] = []
-    finished: list[asyncio.Future[None]] = []
+_PENDING: Any = object()
 
-    def done(outcome: Any) -> None:  # in the carrier, when fn returned or raised
-        outcomes.append(outcome)
-        if finished and not finished[0].done():
-            finished[0].set_result(None)
 
-    carrier = take_carrier(hub)
-    context = contextvars.copy_context()
-    if greenlet.getcurrent() is hub._dispatcher:
-        carrier.run_job(fn, args, kwargs, done, context)  # returns when fn blocks or ends
-    else:
-        hub.schedule_call_global(0, carrier.run_job, fn, args, kwargs, done, context)
-    if not outcomes:
+class _GreenCall:
+    """One ``to_async`` call: started on a carrier, its outcome lands here.
+
+    Invariant: ``outcome`` is ``_PENDING`` until the carrier calls
+    :meth:`done`, exactly once; ``finished`` is set only while the task waits.
+    """
+
+    __slots__ = ("finished", "outcome")
+
+    def __init__(self) -> None:
+        self.outcome: Any = _PENDING
+        self.finished: asyncio.Future[None] | None = None
+
+    def start(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Carrier:
+        hub = current_hub()
+        carrier = take_carrier(hub)
+        context = contextvars.copy_context()
+        if _getcurrent() is hub._dispatcher:
+            carrier.run_job(fn, args, kwargs, self.done, context)  # returns when fn blocks or ends
+        else:
+            hub.schedule_call_global(0, carrier.run_job, fn, args, kwargs, self.done, context)
+        return carrier
+
+    def done(self, outcome: Any) -> None:  # in the carrier, when fn returned or raised
+        self.outcome = outcome
+        finished = self.finished
+        if finished is not None and not finished.done():
+            finished.set_result(None)
+
+    async def finish(self, carrier: Carrier) -> None:
+        """Wait for the outcome; if cancelled meanwhile, kill the call first."""
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        finished.append(future)
+        self.finished = loop.create_future()
         try:
-            await future
+            await self.finished
         except asyncio.CancelledError:
-            if not outcomes:  # still our call: kill it (a finished carrier may run another)
+            if self.outcome is _PENDING:  # still our call: a finished carrier may run another
                 await _kill(carrier, loop)
             raise
-    outcome = outcomes[0]
-    if isinstance(outcome, Failed):
-        raise outcome.exception.with_traceback(outcome.exception.__traceback__)
-    return outcome
 
 
 async def _kill(carrier: Carrier, loop: asyncio.AbstractEventLoop) -> None:
@@ -156,9 +179,9 @@ def await_(aw: Awaitable[T]) -> T:
             aw.close()  # or it warns "never awaited" on top of our error
         raise BlockingCallError(AWAIT_ON_LOOP_ADVICE)
     loop = hub.loop
-    waiter = _GreenWaiter(hub, current)
+    waiter = _GreenWaiter(hub, current, loop)
     if asyncio.iscoroutine(aw):
-        future: asyncio.Future[Any] = _create_task(loop, _report_to(waiter, aw))
+        future: asyncio.Future[Any] = _start_task(hub, loop, _report_to(waiter, aw))
     else:
         future = asyncio.ensure_future(aw, loop=loop)
         future.add_done_callback(waiter.settle_from)
@@ -173,11 +196,14 @@ class _GreenWaiter:
     Timeout or a kill).
     """
 
-    __slots__ = ("current", "exception", "hub", "parked", "result", "settled")
+    __slots__ = ("current", "exception", "hub", "loop", "parked", "result", "settled")
 
-    def __init__(self, hub: Hub, current: greenlet.greenlet) -> None:
+    def __init__(
+        self, hub: Hub, current: greenlet.greenlet, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.hub = hub
         self.current = current
+        self.loop = loop
         self.parked = False
         self.settled = False
         self.result: Any = None
@@ -188,10 +214,22 @@ class _GreenWaiter:
         # the greenthread there saves the loop iteration a done-callback
         # costs), or from a future's done-callback.
         self.result, self.exception, self.settled = result, exception, True
-        if self.parked:
+        if not self.parked:
+            return
+        # The greenthread runs on outside any task, as it would after a
+        # done-callback: asyncio.current_task() is None there, and a task it
+        # starts (see _start_task) can step at once.
+        loop = self.loop
+        task = asyncio.current_task(loop)
+        if task is not None:
+            _leave_task(loop, task)
+        try:
             exc_info = self.hub._dispatch(self.current.switch)
-            if exc_info is not None:
-                self.hub.squelch_generic_exception(exc_info)
+        finally:
+            if task is not None:
+                _enter_task(loop, task)
+        if exc_info is not None:
+            self.hub.squelch_generic_exception(exc_info)
 
     def settle_from(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
@@ -231,6 +269,42 @@ async def _report_to(waiter: _GreenWaiter, coro: Awaitable[T]) -> T:
         raise
     waiter.settle(result)
     return result
+
+
+def _start_task(
+    hub: Hub, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
+) -> asyncio.Task[T]:
+    """A task for ``coro``, whose first step runs now, in the calling greenthread, if it can.
+
+    Why: waiting for the loop to run the step costs a loop iteration (a
+    selector poll), more than the rest of a crossing; a coroutine that
+    finishes without suspending then costs none, as with asyncio's eager
+    tasks (3.12+; they cannot be used here, as they start on the loop). The
+    calling greenthread stands in for the dispatcher meanwhile
+    (``Hub._stand_in``), so the step behaves as on the loop: green-blocking
+    calls in it raise :exc:`BlockingCallError`.
+
+    Not while another task is current (the caller is a portal's greenlet,
+    or runs inside a task's step): asyncio runs one task at a time.
+    """
+    if _get_running_loop() is not loop or asyncio.current_task(loop) is not None:
+        return _create_task(loop, coro)
+    return hub._stand_in(_create_and_step, loop, coro)
+
+
+def _create_and_step(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
+) -> asyncio.Task[T]:
+    task = _create_task(loop, coro)
+    # The stdlib loop's ready queue: create_task has just put the step there
+    # (unless a task factory did otherwise). Other loops (uvloop) keep theirs.
+    ready = getattr(loop, "_ready", None)
+    if ready and isinstance(loop, asyncio.BaseEventLoop):
+        handle = ready[-1]
+        if getattr(handle._callback, "__self__", None) is task:
+            ready.pop()
+            handle._run()
+    return task
 
 
 def _create_task(

@@ -89,27 +89,44 @@ class Carrier(greenthread.GreenThread):
                 pool = self.hub._carriers
                 if len(pool) < _POOL_SIZE:
                     pool.append(self)
-                self.hub.switch()  # parked until run_job
+                self._park()
         finally:
             if self.on_death is not None:
                 self.on_death()
 
+    def _park(self) -> None:
+        """Wait for run_job: straight to the dispatcher, as ``Hub.switch`` would go.
+
+        ``Hub.switch``'s other cases cannot apply to a carrier between jobs (a
+        portal greenlet, green main, the dispatcher itself); only its parent
+        may have changed, if a job made it the dispatcher (``asyncio.run``).
+        """
+        anchor = self.hub._anchor
+        me: greenlet.greenlet = self
+        if me.parent is not anchor:
+            me.parent = anchor
+        anchor.switch()
+
     def _end_call(self, outcome: Any) -> None:
         self.job = None
         self.on_death = None
-        # As if the greenthread had exited: links fire, wait() answers...
-        if isinstance(outcome, Failed):
-            self._exit_event.send_exception(outcome.exception)
-        else:
-            self._exit_event.send(outcome)
-        self._resolve_links()
-        # ...then it is a fresh one again for the next call.
-        self._exit_event = event.Event()
-        self._exit_funcs = None
-        for greens in self.touched_locals:
-            greens.pop(self, None)
-        self.touched_locals.clear()
-        self.gr_context = contextvars.Context()
+        # As if the greenthread had exited: links fire, wait() answers; then
+        # it is a fresh one again for the next call. Most calls had neither
+        # waiters nor links: their untouched event serves the next call.
+        exit_event = self._exit_event
+        if exit_event._waiters or self._exit_funcs:
+            if type(outcome) is Failed:
+                exit_event.send_exception(outcome.exception)
+            else:
+                exit_event.send(outcome)
+            self._resolve_links()
+            self._exit_event = event.Event()
+            self._exit_funcs = None
+        if self.touched_locals:
+            for greens in self.touched_locals:
+                greens.pop(self, None)
+            self.touched_locals.clear()
+        self.gr_context = None  # type: ignore[assignment]  # greenlet: a fresh context on use
 
 
 class Failed:

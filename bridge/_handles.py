@@ -76,7 +76,7 @@ class TaskHandle(Generic[T]):
         ``eventlet.Timeout``) leaves the task running.
         """
         if not self.task.done():
-            waiter = _GreenWaiter(self._hub, greenlet.getcurrent())
+            waiter = _GreenWaiter(self._hub, greenlet.getcurrent(), self.task.get_loop())
             self.task.add_done_callback(waiter.settle_from)
             try:
                 waiter.wait_for(self.task, cancel_on_interrupt=False)

@@ -192,6 +192,83 @@ def test_await_returns_the_async_result(hub_mode: RunInMode) -> None:
     assert hub_mode(scenario) == [2, "no suspension", "a future"]
 
 
+def test_await_runs_the_first_step_at_once_as_a_step_on_the_loop(hub_mode: RunInMode) -> None:
+    # await_ runs a new task's first step in the calling greenthread (no loop
+    # iteration); that step must behave as one the loop runs.
+    async def report() -> list[object]:
+        seen: list[object] = []
+        for step in ("first step", "later step"):
+            seen.append((step, asyncio.current_task() is not None))
+            with pytest.raises(bridge.BlockingCallError):
+                eventlet.sleep(0.001)
+            with pytest.raises(bridge.BlockingCallError, match="use `await` instead"):
+                bridge.await_(asyncio.sleep(0))
+            await asyncio.sleep(0)
+        return seen
+
+    assert hub_mode(bridge.await_, report()) == [("first step", True), ("later step", True)]
+
+
+def test_await_first_step_can_switch_to_greenthreads_and_come_back(hub_mode: RunInMode) -> None:
+    def scenario() -> tuple[bool, list[str]]:
+        log: list[str] = []
+
+        def sleeper() -> None:
+            try:
+                eventlet.sleep(BOUND)
+            finally:
+                log.append("sleeper's finally")
+
+        sleeping = eventlet.spawn(sleeper)
+        eventlet.sleep(0)
+
+        async def kill_it() -> bool:
+            sleeping.kill()  # from the loop: runs the sleeper's finally now
+            log.append("the step went on")
+            return sleeping.dead
+
+        return bridge.await_(kill_it()), log
+
+    assert hub_mode(scenario) == (True, ["sleeper's finally", "the step went on"])
+
+
+def test_await_resumes_the_greenthread_outside_any_task(hub_mode: RunInMode) -> None:
+    async def suspends(x: int) -> int:
+        await asyncio.sleep(0)
+        return x
+
+    def scenario() -> list[object]:
+        loop = eventlet.hubs.get_hub().loop
+        seen: list[object] = []
+        for x in range(3):  # each one woken from inside the previous task's last step
+            seen.append(bridge.await_(suspends(x)))
+            seen.append(asyncio.current_task(loop))
+        return seen
+
+    assert hub_mode(scenario) == [0, None, 1, None, 2, None]
+
+
+def test_await_goes_through_the_loops_task_factory(hub_mode: RunInMode) -> None:
+    async def immediate() -> str:
+        return "done"
+
+    def scenario() -> tuple[str, int]:
+        loop = eventlet.hubs.get_hub().loop
+        made: list[asyncio.Task[Any]] = []
+
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            made.append(asyncio.Task(coro, loop=loop, **kwargs))
+            return made[-1]
+
+        loop.set_task_factory(factory)
+        try:
+            return bridge.await_(immediate()), len(made)
+        finally:
+            loop.set_task_factory(None)
+
+    assert hub_mode(scenario) == ("done", 1)
+
+
 def test_await_raises_the_async_exception_with_its_frames(hub_mode: RunInMode) -> None:
     async def failing_coroutine() -> None:
         await asyncio.sleep(0)

@@ -114,7 +114,7 @@ import os
 import sys
 import weakref
 from collections.abc import Callable
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 import eventlet.greenthread
 import eventlet.hubs
@@ -147,6 +147,7 @@ _set_running_loop: Callable[[asyncio.AbstractEventLoop | None], None] = getattr(
 _getcurrent = greenlet.getcurrent
 # Inside Hub, "greenlet" is the property; annotations use this name.
 _Greenlet: TypeAlias = greenlet.greenlet
+_T = TypeVar("_T")
 _SLEEP_CODE = eventlet.greenthread.sleep.__code__
 # eventlet functions that compare hub.greenlet with getcurrent() to decide
 # whether to take their "in the mainloop" path; see Hub.greenlet.
@@ -502,6 +503,32 @@ class Hub(eventlet_asyncio_hub.Hub):
             if self.debug_blocking:
                 self.block_detect_post()
         return None
+
+    def _stand_in(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Return ``fn(*args)``, called in the calling greenlet standing in for the dispatcher.
+
+        For loop work done early, outside the loop (``await_`` starts a
+        task and runs its first step this way): while ``fn`` runs, the calling
+        greenlet is treated as the dispatcher in every way -- green-blocking
+        calls raise :exc:`BlockingCallError`, eventlet's "in the mainloop"
+        shortcuts apply, and greenthreads that ``fn`` switches to come back
+        here when they block or end (the anchor's parent).
+        """
+        current = _getcurrent()
+        dispatcher = self._dispatcher
+        anchor = self._anchor
+        parent = current.parent
+        if parent is not None:
+            current.parent = dispatcher  # or anchor -> current -> anchor would be a cycle
+        anchor.parent = current
+        self._dispatcher = current
+        try:
+            return fn(*args)
+        finally:
+            self._dispatcher = dispatcher
+            anchor.parent = dispatcher
+            if parent is not None:
+                current.parent = parent
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         """Arm the wake-up handle for the earliest delayed timer, if needed."""
