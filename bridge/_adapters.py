@@ -44,6 +44,8 @@ __all__ = ("await_", "to_async", "to_green")
 # asyncio's bookkeeping of the task whose step runs (C-accelerated, 3.7-3.13).
 _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
+# asyncio.current_task(loop) without its Python frame on 3.11.
+_current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -220,7 +222,7 @@ class _GreenWaiter:
         # done-callback: asyncio.current_task() is None there, and a task it
         # starts (see _start_task) can step at once.
         loop = self.loop
-        task = asyncio.current_task(loop)
+        task = _current_task(loop)
         if task is not None:
             _leave_task(loop, task)
         try:
@@ -287,15 +289,15 @@ def _start_task(
     Not while another task is current (the caller is a portal's greenlet,
     or runs inside a task's step): asyncio runs one task at a time.
     """
-    if _get_running_loop() is not loop or asyncio.current_task(loop) is not None:
-        return _create_task(loop, coro)
+    if _get_running_loop() is not loop or _current_task(loop) is not None:
+        return loop.create_task(coro)  # it runs in a copy of the current context
     return hub._stand_in(_create_and_step, loop, coro)
 
 
 def _create_and_step(
     loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
 ) -> asyncio.Task[T]:
-    task = _create_task(loop, coro)
+    task = loop.create_task(coro)
     # The stdlib loop's ready queue: create_task has just put the step there
     # (unless a task factory did otherwise). Other loops (uvloop) keep theirs.
     ready = getattr(loop, "_ready", None)
@@ -308,13 +310,9 @@ def _create_and_step(
 
 
 def _create_task(
-    loop: asyncio.AbstractEventLoop,
-    coro: Coroutine[Any, Any, T],
-    context: contextvars.Context | None = None,
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context
 ) -> asyncio.Task[T]:
-    """A task for ``coro`` in ``context`` (default: a copy of the current one)."""
-    if context is None:
-        context = contextvars.copy_context()
+    """A task for ``coro`` in ``context`` (``loop.create_task`` takes one from 3.11 on)."""
     if sys.version_info >= (3, 11):
         return loop.create_task(coro, context=context)
     return context.run(loop.create_task, coro)  # the task copies the context it starts in

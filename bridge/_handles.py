@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar, final
 
 import greenlet
 
-from bridge._adapters import _create_task, _GreenWaiter
+from bridge._adapters import _GreenWaiter
 from bridge._core._hub import Hub, current_hub
 
 __all__ = ("TaskHandle", "spawn_async")
@@ -33,7 +33,7 @@ def spawn_async(afn: Callable[..., Awaitable[T]], *args: Any) -> TaskHandle[T]:
     task starts at the loop's next iteration, like ``eventlet.spawn``.
     """
     hub = current_hub()
-    task: asyncio.Task[T] = _create_task(hub.loop, afn(*args))  # type: ignore[arg-type]
+    task: asyncio.Task[T] = hub.loop.create_task(afn(*args))  # type: ignore[arg-type]
     return TaskHandle._make(hub, task)
 
 
