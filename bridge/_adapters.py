@@ -165,7 +165,10 @@ def await_(aw: Awaitable[T]) -> T:
     on the hub's loop, a coroutine as a new task (in a copy of the caller's
     ``contextvars`` context), a future or task as it is.
 
-    A green-blocking call: a schedule point for the calling greenthread.
+    A coroutine's first step runs at once, in the calling greenthread
+    standing in for the loop (as asyncio's eager tasks do): one that finishes
+    without suspending returns without a switch. Otherwise the call blocks
+    the calling greenthread (a schedule point) until the task is done.
     ``eventlet.Timeout`` around it, or killing the greenthread, cancels the
     task, waits for it to finish, then raises the Timeout (or
     ``GreenletExit``). The result is returned; the exception is raised with
@@ -281,7 +284,7 @@ def _start_task(
     Why: waiting for the loop to run the step costs a loop iteration (a
     selector poll), more than the rest of a crossing; a coroutine that
     finishes without suspending then costs none, as with asyncio's eager
-    tasks (3.12+; they cannot be used here, as they start on the loop). The
+    tasks (which 3.12+ uses here, when the loop has no task factory). The
     calling greenthread stands in for the dispatcher meanwhile
     (``Hub._stand_in``), so the step behaves as on the loop: green-blocking
     calls in it raise :exc:`BlockingCallError`.
@@ -297,6 +300,8 @@ def _start_task(
 def _create_and_step(
     loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
 ) -> asyncio.Task[T]:
+    if sys.version_info >= (3, 12) and loop.get_task_factory() is None:
+        return asyncio.Task(coro, loop=loop, eager_start=True)  # any loop, uvloop too
     task = loop.create_task(coro)
     # The stdlib loop's ready queue: create_task has just put the step there
     # (unless a task factory did otherwise). Other loops (uvloop) keep theirs.

@@ -399,6 +399,57 @@ def test_green_work_keeps_running_across_asyncio_run_and_back(loop_kind: str) ->
     assert_prints(GREEN_MAIN_AND_ASYNCIO_RUN, expected, USE_UVLOOP=loop_kind == "uvloop")
 
 
+# await_ runs a task's first step eagerly where it can (stdlib loops; any loop
+# on 3.12+); on every loop the step must behave as one the loop runs.
+AWAIT_FIRST_STEP = """
+import asyncio
+
+import eventlet
+import eventlet.hubs
+
+import bridge
+
+if USE_UVLOOP:
+    import uvloop
+
+    uvloop.install()
+
+
+async def first_step(sleeper):
+    refused = False
+    try:
+        eventlet.sleep(0.001)
+    except bridge.BlockingCallError:
+        refused = True
+    sleeper.kill()  # switches to the sleeper; its finally runs; back here
+    return asyncio.current_task() is not None, refused, sleeper.dead
+
+
+def scenario(mode):
+    sleeper = eventlet.spawn(eventlet.sleep, 30)
+    eventlet.sleep(0)
+    with eventlet.Timeout(10):
+        print(mode, bridge.await_(first_step(sleeper)))
+
+
+eventlet.sleep(0)
+scenario("owner")
+
+
+async def main():
+    await asyncio.wait_for(eventlet.spawn(scenario, "guest"), 10)
+
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_await_first_step_behaves_as_on_the_loop(loop_kind: str) -> None:
+    expected = ["owner (True, True, True)", "guest (True, True, True)"]
+    assert_prints(AWAIT_FIRST_STEP, expected, USE_UVLOOP=loop_kind == "uvloop")
+
+
 # -- 3. KeyboardInterrupt -------------------------------------------------------
 
 AFTER_INTERRUPT = """
