@@ -1,92 +1,80 @@
-"""A small mixed-mode program: an aiohttp server and an eventlet.wsgi server
-on one asyncio loop, in one thread, each serving requests from the other
-world's client.
+"""``make demo``: the example service under load, stopped with SIGTERM in the middle.
 
-Run it with ``make demo`` (or ``python examples/demo.py``). It starts both
-servers on 127.0.0.1, sends a few requests to each from an aiohttp client
-(async) and from a green ``urllib`` client (in greenthreads), prints the
-answers and exits.
+Starts ``examples/run_service.py`` (the mixed-mode service, see
+``examples/service/__init__.py``) in a subprocess, loads it with
+``examples/loadgen.py`` until it stops, sends SIGTERM while the load is on
+(after the first thousand answers), and checks the two sides' counts: every
+request the service began was answered, and every job it accepted (every
+202 the load generator got) was carried out before it exited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import warnings
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
-os.environ.setdefault("EVENTLET_HUB", "bridge.hub")
-# eventlet warns on import that it is deprecated; this program is how you
-# leave it, so the warning is not news here.
-warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+import loadgen
 
-import eventlet  # noqa: E402
-import eventlet.wsgi  # noqa: E402
-from aiohttp import ClientSession, web  # noqa: E402
-from eventlet.green.urllib import request as green_request  # noqa: E402
-
-TIMEOUT = 10  # seconds; every wait below is bounded by it
-
-
-def legacy_wsgi_app(environ: dict[str, object], start_response: object) -> list[bytes]:
-    """The legacy side: a plain WSGI app doing green I/O (here, a green sleep)."""
-    eventlet.sleep(0.01)
-    start_response("200 OK", [("Content-Type", "text/plain")])  # type: ignore[operator]
-    return [f"eventlet.wsgi answered {environ['PATH_INFO']}".encode()]
+HERE = Path(__file__).resolve().parent
+TIMEOUT = 60  # seconds: the bound on every wait, and on the load
+CLIENTS = 32
+SIGTERM_AFTER = 1000  # answers: the load is well on when the service is told to stop
 
 
-async def migrated_handler(request: web.Request) -> web.Response:
-    """The migrated side: an aiohttp handler doing async I/O."""
-    await asyncio.sleep(0.01)
-    return web.Response(text=f"aiohttp answered {request.path}")
-
-
-def green_get(url: str) -> str:
-    """A legacy client: green urllib, run in a greenthread."""
-    with green_request.urlopen(url, timeout=TIMEOUT) as response:
-        return response.read().decode()
-
-
-async def main() -> None:
-    # The migrated service: aiohttp on the running loop.
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", migrated_handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    aio_port = runner.addresses[0][1]
-
-    # The legacy service: eventlet.wsgi in a greenthread, on the same loop.
-    listener = eventlet.listen(("127.0.0.1", 0))
-    wsgi_port = listener.getsockname()[1]
-    wsgi_server = eventlet.spawn(eventlet.wsgi.server, listener, legacy_wsgi_app, log_output=False)
-
-    urls = [f"http://127.0.0.1:{port}/item/{i}" for i in range(3) for port in (aio_port, wsgi_port)]
+async def main() -> int:
+    service = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(HERE / "run_service.py"),
+        "--port",
+        "0",
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    assert service.stdout is not None
     try:
-        async with ClientSession() as session:
+        first = (await asyncio.wait_for(service.stdout.readline(), TIMEOUT)).decode()
+        match = re.search(r"http://\S+", first)
+        if match is None:
+            print(f"the service did not start: {first!r}", file=sys.stderr)
+            return 1
+        url = match.group(0)
+        print(f"service: {first.strip()}")
+        print(f"load: {CLIENTS} clients; SIGTERM to the service after {SIGTERM_AFTER} answers")
+        well_on = asyncio.Event()
 
-            async def async_get(url: str) -> str:
-                async with session.get(url) as response:
-                    return await response.text()
+        def progress(answered: int) -> None:
+            if answered >= SIGTERM_AFTER:
+                well_on.set()
 
-            # Both clients at once: async requests and green requests interleave.
-            async_answers, green_answers = await asyncio.wait_for(
-                asyncio.gather(
-                    asyncio.gather(*(async_get(url) for url in urls)),
-                    asyncio.gather(*(eventlet.spawn(green_get, url) for url in urls)),
-                ),
-                TIMEOUT,
-            )
-        print(f"aiohttp on port {aio_port}, eventlet.wsgi on port {wsgi_port}, one loop:")
-        for url, via_async, via_green in zip(urls, async_answers, green_answers, strict=True):
-            print(f"  {url}")
-            print(f"    async client: {via_async}")
-            print(f"    green client: {via_green}")
+        load = asyncio.create_task(loadgen.run(url, CLIENTS, TIMEOUT, progress))
+        await asyncio.wait_for(well_on.wait(), TIMEOUT)
+        service.send_signal(signal.SIGTERM)
+        summary = await asyncio.wait_for(load, TIMEOUT)
+        rest = (await asyncio.wait_for(service.stdout.read(), TIMEOUT)).decode()
+        status = await asyncio.wait_for(service.wait(), TIMEOUT)
     finally:
-        wsgi_server.kill()
-        listener.close()
-        await runner.cleanup()
+        if service.returncode is None:
+            service.kill()
+            await service.wait()
+    for line in rest.splitlines():
+        print(f"service: {line}")
+    print(f"load generator: {json.dumps(summary)}")
+    accepted = re.search(r"jobs accepted=(\d+)", rest)
+    good = (
+        status == 0
+        and accepted is not None
+        and int(accepted.group(1)) == summary["jobs accepted"]
+        and all(code.startswith("2") for code in summary["status"])
+    )
+    print("no accepted request or job was lost" if good else "SOMETHING WAS LOST")
+    return 0 if good else 1
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))
