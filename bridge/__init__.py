@@ -2,26 +2,59 @@
 
 Select the hub with ``EVENTLET_HUB=bridge.hub``. This module re-exports the
 public names; the implementation lives in private modules.
+
+The names load on first use (PEP 562), so that importing ``bridge`` -- as
+pytest does for every session through the plugin's entry point -- neither
+imports eventlet nor installs the hub's hooks in asyncio until something
+uses them.
 """
 
-from bridge import from_thread as from_thread
-from bridge import hub as hub
-from bridge._adapters import await_ as await_
-from bridge._adapters import to_async as to_async
-from bridge._adapters import to_green as to_green
-from bridge._blocking import BlockingDetector as BlockingDetector
-from bridge._blocking import detect_blocking as detect_blocking
-from bridge._errors import BlockingCallError as BlockingCallError
-from bridge._errors import BridgeInternalError as BridgeInternalError
-from bridge._handles import TaskHandle as TaskHandle
-from bridge._handles import spawn_async as spawn_async
-from bridge._portal import has_portal as has_portal
-from bridge._portal import portal as portal
-from bridge._sync import Event as Event
-from bridge._sync import Lock as Lock
-from bridge._sync import Queue as Queue
-from bridge._sync import Semaphore as Semaphore
-from bridge._sync import SyncStatistics as SyncStatistics
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bridge import from_thread as from_thread
+    from bridge import hub as hub
+    from bridge._adapters import await_ as await_
+    from bridge._adapters import to_async as to_async
+    from bridge._adapters import to_green as to_green
+    from bridge._blocking import BlockingDetector as BlockingDetector
+    from bridge._blocking import detect_blocking as detect_blocking
+    from bridge._errors import BlockingCallError as BlockingCallError
+    from bridge._errors import BridgeInternalError as BridgeInternalError
+    from bridge._handles import TaskHandle as TaskHandle
+    from bridge._handles import spawn_async as spawn_async
+    from bridge._portal import has_portal as has_portal
+    from bridge._portal import portal as portal
+    from bridge._sync import Event as Event
+    from bridge._sync import Lock as Lock
+    from bridge._sync import Queue as Queue
+    from bridge._sync import Semaphore as Semaphore
+    from bridge._sync import SyncStatistics as SyncStatistics
+
+# Public name -> the module that defines it (None: the name is a submodule).
+_SOURCES: dict[str, str | None] = {
+    "BlockingCallError": "bridge._errors",
+    "BlockingDetector": "bridge._blocking",
+    "BridgeInternalError": "bridge._errors",
+    "Event": "bridge._sync",
+    "Lock": "bridge._sync",
+    "Queue": "bridge._sync",
+    "Semaphore": "bridge._sync",
+    "SyncStatistics": "bridge._sync",
+    "TaskHandle": "bridge._handles",
+    "await_": "bridge._adapters",
+    "detect_blocking": "bridge._blocking",
+    "from_thread": None,
+    "has_portal": "bridge._portal",
+    "hub": None,
+    "portal": "bridge._portal",
+    "spawn_async": "bridge._handles",
+    "to_async": "bridge._adapters",
+    "to_green": "bridge._adapters",
+}
 
 __all__ = (
     "BlockingCallError",
@@ -44,9 +77,20 @@ __all__ = (
     "to_green",
 )
 
-# Tracebacks, reprs and the docs show the public path.
-for _name in __all__:
-    _value = globals()[_name]
-    if not isinstance(_value, type(hub)):
-        _value.__module__ = __name__
-del _name, _value
+
+def __getattr__(name: str) -> Any:
+    try:
+        source = _SOURCES[name]
+    except KeyError:
+        raise AttributeError(f"module 'bridge' has no attribute {name!r}") from None
+    if source is None:
+        value: Any = importlib.import_module(f"bridge.{name}")
+    else:
+        value = getattr(importlib.import_module(source), name)
+        value.__module__ = __name__  # documented, and shown in reprs, as bridge.<name>
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -77,9 +77,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 def _bridge_hub(*, create: bool) -> Any:
     """This thread's hub if it is bridge's, else None.
 
-    With ``create`` false, no hub is made (nor eventlet imported) for the
-    leak check's sake, unless EVENTLET_HUB selects bridge's: projects that
-    install bridge but test code without eventlet are left alone.
+    With ``create`` false, no hub is made (nor eventlet or bridge's hub
+    imported) for the leak check's sake, unless EVENTLET_HUB selects
+    bridge's: projects that install bridge but test code without it are left
+    alone (tests/test_pytest_plugin.py pins that).
     """
     import os
     import sys
@@ -88,6 +89,8 @@ def _bridge_hub(*, create: bool) -> Any:
         hubs = sys.modules.get("eventlet.hubs")
         if hubs is None or getattr(hubs._threadlocal, "hub", None) is None:
             return None
+        if "bridge._core._hub" not in sys.modules:
+            return None  # the hub is not bridge's; importing ours would hook asyncio
     import eventlet.hubs
 
     from bridge._core._hub import Hub
@@ -151,11 +154,11 @@ _TRACKER = pytest.StashKey[Any]()
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     # From before the fixtures are set up to after they are torn down, so
     # that what a fixture starts and stops is not a leak.
-    from bridge._leaks import LeakTracker
-
     mode = item.config.stash[_MODE]
     hub = _bridge_hub(create=False) if mode is not LeakCheck.OFF else None
     if hub is not None and item.get_closest_marker("bridge_allow_leaks") is None:
+        from bridge._leaks import LeakTracker
+
         item.stash[_TRACKER] = LeakTracker(hub).start()
     return (yield)
 

@@ -110,12 +110,16 @@ def test_backdoor_beyond_loopback_is_an_error(tmp_path: Path, program: str, foun
     assert code == found
 
 
-def test_the_wrong_hub_is_named(tmp_path: Path) -> None:
-    code, report = doctor(tmp_path, "asyncio_patched", hub="epolls")
+def test_the_wrong_hub_is_named_and_the_green_asyncio_it_leaves(tmp_path: Path) -> None:
+    # On another hub nothing of bridge runs (importing bridge hooks nothing
+    # into asyncio until its hub is used), so monkey_patch() leaves asyncio,
+    # which eventlet itself imported, holding the green socket module.
+    code, report = doctor(tmp_path, "healthy", hub="epolls")
     assert code == 1
     assert any("eventlet.hubs.epolls.Hub, not bridge's" in w for w in whats(report, "warning"))
-    # Importing bridge (as the doctor does) already keeps asyncio native.
-    assert whats(report, "error") == []
+    assert whats(report, "error") == [
+        "asyncio's socket module is eventlet's green socket: asyncio would block on itself"
+    ]
 
 
 def test_asyncio_patched_by_mistake_is_an_error() -> None:

@@ -113,3 +113,24 @@ def test_beside_pytest_asyncio(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("--bridge-leak-check=fail", "-p", "asyncio")
     result.assert_outcomes(passed=1)
+
+
+def test_projects_without_eventlet_are_left_alone(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plugin loads in every pytest session of an environment where bridge
+    # is installed: it must not import eventlet, nor hook bridge's hub into asyncio.
+    monkeypatch.delenv("EVENTLET_HUB")
+    pytester.makepyfile(
+        test_plain="""
+        import asyncio
+        import sys
+
+        def test_nothing_of_eventlet_or_the_hub_loaded():
+            loaded = [m for m in sys.modules if m.startswith(("eventlet", "bridge._core"))]
+            assert loaded == []
+            assert not hasattr(asyncio.events._set_running_loop, "__bridge_wrapped__")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "bridge")
+    result.assert_outcomes(passed=1)

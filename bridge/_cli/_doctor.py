@@ -37,6 +37,7 @@ class Finding:
 
 def diagnose() -> tuple[dict[str, Any], list[Finding]]:
     """Inspect this process; returns (facts, findings)."""
+    imported_by_service = frozenset(sys.modules)  # before the imports below add to it
     import eventlet
     import eventlet.hubs
     import greenlet
@@ -68,7 +69,7 @@ def diagnose() -> tuple[dict[str, Any], list[Finding]]:
     if patched:
         findings += _late_patching()
         findings += _threads(patched)
-    findings += _asyncio_native()
+    findings += _asyncio_native(imported_by_service)
     findings += _backdoors()
     findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     return facts, findings
@@ -189,23 +190,28 @@ def _native_threads(main_ident: int | None) -> list[str]:
     return found
 
 
-def _asyncio_native() -> list[Finding]:
+def _asyncio_native(imported: frozenset[str] | None = None) -> list[Finding]:
+    """asyncio modules holding green modules; only those in ``imported``, if given.
+
+    The doctor imports asyncio itself: a module the service never imported
+    is no pitfall of the service's.
+    """
     import asyncio.selector_events
     import concurrent.futures.thread
 
     from eventlet import patcher
 
     checks = [
-        ("asyncio's selector module", getattr(asyncio.selector_events, "selectors", None),
-         "selectors"),
-        ("asyncio's socket module", getattr(asyncio.selector_events, "socket", None), "socket"),
-        ("the default executor's threading",
-         getattr(concurrent.futures.thread, "threading", None), "threading"),
-    ]  # fmt: skip
+        ("asyncio's selector module", asyncio.selector_events, "selectors", "selectors"),
+        ("asyncio's socket module", asyncio.selector_events, "socket", "socket"),
+        ("the default executor's threading", concurrent.futures.thread, "threading", "thread"),
+    ]
     findings = []
-    for what, module, name in checks:
-        if patcher.is_monkey_patched(name if name != "threading" else "thread") and (
-            module is sys.modules.get(name)
+    for what, holder, name, patch_name in checks:
+        if imported is not None and holder.__name__ not in imported:
+            continue
+        if patcher.is_monkey_patched(patch_name) and (
+            getattr(holder, name, None) is sys.modules.get(name)
         ):
             findings.append(Finding(
                 "error",
