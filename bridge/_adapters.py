@@ -46,6 +46,8 @@ _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
 # asyncio.current_task(loop) without its Python frame on 3.11.
 _current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+# One await_ in this many runs its first step on the loop, not eagerly (see _start_task).
+_EAGER_BUDGET = 64
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -167,8 +169,10 @@ def await_(aw: Awaitable[T]) -> T:
 
     A coroutine's first step runs at once, in the calling greenthread
     standing in for the loop (as asyncio's eager tasks do): one that finishes
-    without suspending returns without a switch. Otherwise the call blocks
-    the calling greenthread (a schedule point) until the task is done.
+    without suspending returns without a switch (except once in 64 calls,
+    so that a loop of such calls lets other greenthreads run). Otherwise the
+    call blocks the calling greenthread (a schedule point) until the task is
+    done.
     ``eventlet.Timeout`` around it, or killing the greenthread, cancels the
     task, waits for it to finish, then raises the Timeout (or
     ``GreenletExit``). The result is returned; the exception is raised with
@@ -266,10 +270,15 @@ class _GreenWaiter:
         return self.result
 
 
-async def _report_to(waiter: _GreenWaiter, coro: Awaitable[T]) -> T:
+async def _report_to(waiter: _GreenWaiter, coro: Awaitable[T]) -> T | None:
     try:
         result = await coro
-    except BaseException as exc:
+    except Exception as exc:
+        waiter.settle(exception=exc)
+        # Delivered to the greenthread; raised here too, nobody would read it
+        # from the task, and asyncio would log "exception was never retrieved".
+        return None
+    except BaseException as exc:  # cancellation, KeyboardInterrupt, SystemExit: as asyncio does
         waiter.settle(exception=exc)
         raise
     waiter.settle(result)
@@ -290,10 +299,17 @@ def _start_task(
     calls in it raise :exc:`BlockingCallError`.
 
     Not while another task is current (the caller is a portal's greenlet,
-    or runs inside a task's step): asyncio runs one task at a time.
+    or runs inside a task's step): asyncio runs one task at a time. Nor for
+    one start in ``_EAGER_BUDGET``, so that ``await_`` stays a schedule point
+    now and then.
     """
     if _get_running_loop() is not loop or _current_task(loop) is not None:
         return loop.create_task(coro)  # it runs in a copy of the current context
+    hub._eager_starts += 1
+    if hub._eager_starts % _EAGER_BUDGET == 0:
+        # A greenthread awaiting coroutines that never suspend would never
+        # switch away: once in a while, the step waits for the loop instead.
+        return loop.create_task(coro)
     return hub._stand_in(_create_and_step, loop, coro)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import subprocess
 import sys
 import textwrap
@@ -267,6 +268,45 @@ def test_await_goes_through_the_loops_task_factory(hub_mode: RunInMode) -> None:
             loop.set_task_factory(None)
 
     assert hub_mode(scenario) == ("done", 1)
+
+
+def test_await_of_coroutines_that_never_suspend_still_lets_others_run(
+    hub_mode: RunInMode,
+) -> None:
+    async def immediate() -> None:
+        return None
+
+    def scenario() -> bool:
+        others: list[str] = []
+        eventlet.spawn(others.append, "another greenthread ran")
+        for _ in range(1000):
+            bridge.await_(immediate())
+            if others:
+                return True
+        return False
+
+    assert hub_mode(scenario)
+
+
+def test_await_leaves_no_task_exception_unretrieved(hub_mode: RunInMode) -> None:
+    async def failing() -> None:
+        raise KeyError("delivered to the greenthread")
+
+    def scenario() -> list[str]:
+        loop = eventlet.hubs.get_hub().loop
+        reported: list[str] = []
+        loop.set_exception_handler(lambda _, context: reported.append(context["message"]))
+        try:
+            try:
+                bridge.await_(failing())
+            except KeyError:
+                pass
+            gc.collect()  # a task with an unread exception logs it when collected
+        finally:
+            loop.set_exception_handler(None)
+        return reported
+
+    assert hub_mode(scenario) == []
 
 
 def test_await_raises_the_async_exception_with_its_frames(hub_mode: RunInMode) -> None:

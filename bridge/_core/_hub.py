@@ -262,6 +262,8 @@ class Hub(eventlet_asyncio_hub.Hub):
         self._blocking_detector: Any = None  # bridge._blocking.BlockingDetector
         # Parked greenthreads that run to_async calls (bridge._carriers).
         self._carriers: list[Any] = []
+        # Tasks bridge._adapters.await_ has started; it budgets eager starts.
+        self._eager_starts = 0
         # Portal greenlet -> its state (bridge._portal); see Hub.switch.
         self._portals: dict[_Greenlet, Any] = {}
         # The loop our timers and fds are registered on; None before any.
