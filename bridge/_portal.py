@@ -36,13 +36,14 @@ from ``switch()``: the green call resumes inside the task's step.
 Messages from the shim carry :data:`_FROM_SHIM`, so the portal greenlet can
 tell them from eventlet's wake-ups, which carry arbitrary values.
 
-Failure modes that remain
--------------------------
-* A task cancelled after eventlet woke its green call but before the task
-  resumed gets ``CancelledError`` at that call: a value handed over by that
-  wake-up (an eventlet ``Queue`` item) is lost, as with any cancellation that
-  lands between a hand-over and its receipt. bridge's own primitives pass
-  such wake-ups on; eventlet's cannot.
+Races, and a rejected design
+----------------------------
+* A task cancelled after eventlet woke its green call with a value but
+  before the task resumed: the value (an eventlet ``Queue`` item) was handed
+  over already, so the green call returns it and the cancellation is raised
+  at the task's next suspension (or the task ends cancelled when it
+  returns). A wake-up that raises (a Timeout, a kill) loses to the
+  cancellation: ``CancelledError`` is raised at the green call.
 * The rejected simpler design, a greenthread per green call (``to_async``),
   costs a greenlet start (6-13 us on CPython 3.11+) per call; a portal costs
   one greenlet per coroutine, and two switches per ``await``.
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, ParamSpec, TypeVar
 
@@ -137,13 +139,41 @@ async def _run_in_portal(coro: Coroutine[Any, Any, T]) -> T:
             try:
                 result = await (_Yield(value) if kind == "await" else value)
             except BaseException as exc:
-                message = (_FROM_SHIM, "throw", exc)
+                if kind == "blocked" and _handed_over(value, exc):
+                    message = (_FROM_SHIM, "send", value.result())
+                    _cancel_again(asyncio.current_task())
+                else:
+                    message = (_FROM_SHIM, "throw", exc)
             else:
                 message = (_FROM_SHIM, "send", result)
     finally:
         del hub._portals[portal_greenlet]
         if not portal_greenlet.dead:
             coro.close()
+
+
+def _handed_over(woken: asyncio.Future[Any], exc: BaseException) -> bool:
+    """True when the task was cancelled after eventlet had woken its green call with a value.
+
+    The value (an eventlet ``Queue`` item, say) was handed over and is
+    nowhere else now: the green call must return it, and the cancellation
+    wait for the task's next suspension (:func:`_cancel_again`).
+    """
+    return (
+        isinstance(exc, asyncio.CancelledError)
+        and woken.done()
+        and not woken.cancelled()
+        and woken.exception() is None
+    )
+
+
+def _cancel_again(task: asyncio.Task[Any] | None) -> None:
+    """Re-arm a cancellation the task has just received, for its next suspension."""
+    if task is None:
+        return
+    if sys.version_info >= (3, 11):
+        task.uncancel()  # cancel() counts again: asyncio.timeout() must see one request
+    task.cancel()
 
 
 def _drive(message: tuple[Any, ...]) -> tuple[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import traceback
 
 import eventlet
@@ -96,6 +97,42 @@ def test_cancelling_the_task_reaches_the_blocked_green_call() -> None:
 
     assert run(main) is True
     assert log == ["CancelledError at the green call", "finally"]
+
+
+def test_a_value_handed_over_before_a_cancellation_is_not_lost() -> None:
+    # eventlet wakes the blocked green call with a queue item, then the task
+    # is cancelled before it resumes: the call returns the item, and the
+    # cancellation lands at the task's next await.
+    queue: eventlet.queue.Queue[str] = eventlet.queue.Queue()
+    log: list[object] = []
+
+    @bridge.portal
+    async def consumer() -> None:
+        log.append(("got", queue.get()))
+        if sys.version_info >= (3, 11):
+            # One cancellation request, as asyncio.timeout() counts them.
+            log.append(("cancelling", asyncio.current_task().cancelling()))  # type: ignore[union-attr]
+        await asyncio.sleep(0)
+        log.append("not reached")
+
+    async def main() -> bool:
+        task = asyncio.ensure_future(consumer())
+        while not queue.getting():
+            await asyncio.sleep(0)
+
+        def hand_over_then_cancel() -> None:
+            queue.put("item")
+            eventlet.sleep(0)  # the consumer's green call is woken with the item...
+            task.cancel()  # ...and its task cancelled before it resumes
+
+        await eventlet.spawn(hand_over_then_cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return task.cancelled()
+
+    assert run(main) is True
+    assert log[0] == ("got", "item")
+    assert log[1:] == ([("cancelling", 1)] if sys.version_info >= (3, 11) else [])
 
 
 def test_asyncio_timeout_around_a_portal_call() -> None:
