@@ -44,8 +44,12 @@ __all__ = ("await_", "to_async", "to_green")
 # asyncio's bookkeeping of the task whose step runs (C-accelerated, 3.7-3.13).
 _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
-# asyncio.current_task(loop) without its Python frame on 3.11.
-_current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+# asyncio.current_task(loop), without its Python frame on 3.11. From 3.14 on
+# the C implementation keeps the current task elsewhere than this dict.
+if sys.version_info < (3, 14):
+    _current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+else:
+    _current_task = asyncio.current_task
 # One await_ in this many runs its first step on the loop, not eagerly (see _start_task).
 _EAGER_BUDGET = 64
 
@@ -78,7 +82,8 @@ def to_async(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
     clauses run; the task ends cancelled once the greenthread is dead.
     ``fn`` runs in a copy of the caller's ``contextvars`` context. Its result
     is returned and its exception raised, with ``fn``'s frames in the
-    traceback.
+    traceback; if other green code kills the greenthread, ``GreenletExit``
+    is raised.
 
     Works as a decorator. Availability: bridge's hub (``EVENTLET_HUB=bridge.hub``).
     """
@@ -301,15 +306,23 @@ def _start_task(
     Not while another task is current (the caller is a portal's greenlet,
     or runs inside a task's step): asyncio runs one task at a time. Nor for
     one start in ``_EAGER_BUDGET``, so that ``await_`` stays a schedule point
-    now and then.
+    now and then. A loop's task factory is honoured, and a factory that
+    starts tasks eagerly (``asyncio.eager_task_factory``) does so only in
+    the stand-in.
     """
     if _get_running_loop() is not loop or _current_task(loop) is not None:
-        return loop.create_task(coro)  # it runs in a copy of the current context
+        # Not on the loop: the step must wait for it, whatever the loop's task
+        # factory would do (asyncio.eager_task_factory would run it right here).
+        if loop.get_task_factory() is None:
+            return loop.create_task(coro)  # it runs in a copy of the current context
+        return asyncio.Task(coro, loop=loop)
     hub._eager_starts += 1
     if hub._eager_starts % _EAGER_BUDGET == 0:
         # A greenthread awaiting coroutines that never suspend would never
-        # switch away: once in a while, the step waits for the loop instead.
-        return loop.create_task(coro)
+        # switch away: once in a while, the step waits for the loop instead
+        # (unless the loop's task factory starts tasks eagerly: then it runs
+        # here, still standing in for the dispatcher).
+        return hub._stand_in(loop.create_task, coro)
     return hub._stand_in(_create_and_step, loop, coro)
 
 

@@ -80,7 +80,14 @@ class Carrier(greenthread.GreenThread):
                 fn, args, kwargs, done = job
                 try:
                     outcome = fn(*args, **kwargs)
-                except greenlet.GreenletExit:
+                except greenlet.GreenletExit as exc:
+                    if self.on_death is None:
+                        # Killed by some other green code, not by the caller
+                        # giving up (that one waits for on_death): the call
+                        # ends with that, or the caller would wait forever.
+                        failed = Failed(exc)
+                        self._end_call(failed)
+                        done(failed)
                     raise
                 except BaseException as exc:
                     outcome = Failed(exc)

@@ -127,6 +127,31 @@ def test_to_async_timeout_kills_the_greenthread(run_async: RunAsync) -> None:
     assert run_async(main) == ["finally"]
 
 
+def test_to_async_greenthread_killed_by_other_green_code_ends_the_await(
+    run_async: RunAsync,
+) -> None:
+    callee: list[greenlet.greenlet] = []
+
+    def victim() -> str:
+        callee.append(greenlet.getcurrent())
+        eventlet.sleep(BOUND)
+        return "not killed"
+
+    def killer() -> None:
+        while not callee:
+            eventlet.sleep(0)
+        callee[0].kill()
+
+    async def main() -> str:
+        eventlet.spawn(killer)
+        try:
+            return await bridge.to_async(victim)()
+        except greenlet.GreenletExit:
+            return "GreenletExit"
+
+    assert run_async(main) == "GreenletExit"
+
+
 def test_to_async_callee_runs_in_a_copy_of_the_callers_context(run_async: RunAsync) -> None:
     def green() -> str:
         seen = request_id.get()
@@ -307,6 +332,44 @@ def test_await_leaves_no_task_exception_unretrieved(hub_mode: RunInMode) -> None
         return reported
 
     assert hub_mode(scenario) == []
+
+
+def test_await_first_step_can_use_asyncio_primitives(hub_mode: RunInMode) -> None:
+    # asyncio.Event/Lock/Queue bind the running loop on first use; green main
+    # standing in for the loop must not look like a green main about to start
+    # a loop of its own (which steps the owner loop aside).
+    async def uses_primitives() -> str:
+        event, lock, queue = asyncio.Event(), asyncio.Lock(), asyncio.Queue[str]()
+        asyncio.get_running_loop().call_soon(event.set)
+        async with lock:
+            await event.wait()
+        queue.put_nowait("ok")
+        return await queue.get()
+
+    def scenario() -> list[str]:
+        return [bridge.await_(uses_primitives()) for _ in range(3)]
+
+    assert hub_mode(scenario) == ["ok", "ok", "ok"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncio.eager_task_factory is 3.12+")
+def test_await_under_an_eager_task_factory_runs_steps_only_as_on_the_loop() -> None:
+    async def blocks_green() -> str:
+        try:
+            eventlet.sleep(0.001)
+        except bridge.BlockingCallError:
+            return "refused"
+        return "slept in a greenthread"
+
+    def scenario() -> set[str]:
+        # More than the eager budget: the starts that wait for the loop too.
+        return {bridge.await_(blocks_green()) for _ in range(130)}
+
+    async def main() -> set[str]:
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+        return await asyncio.wait_for(eventlet.spawn(scenario), BOUND)
+
+    assert asyncio.run(main()) == {"refused"}
 
 
 def test_await_raises_the_async_exception_with_its_frames(hub_mode: RunInMode) -> None:

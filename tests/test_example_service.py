@@ -12,7 +12,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -36,27 +36,61 @@ class Service:
         return await asyncio.wait_for(self.process.wait(), BOUND), rest.decode()
 
 
-@pytest_asyncio.fixture
-async def service() -> AsyncIterator[Service]:
+async def start(*options: str) -> Service:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(SERVICE),
         "--port=0",
-        "--bmc-delay=0.1",  # one worker, 0.1 s a job: jobs are still queued on shutdown
-        "--workers=1",
+        *options,
         stdout=asyncio.subprocess.PIPE,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     assert process.stdout is not None
-    try:
-        first = (await asyncio.wait_for(process.stdout.readline(), BOUND)).decode()
-        match = re.search(r"http://\S+", first)
-        assert match, f"the service did not start: {first!r}"
-        yield Service(process, match.group(0))
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    first = (await asyncio.wait_for(process.stdout.readline(), BOUND)).decode()
+    match = re.search(r"http://\S+", first)
+    if match is None:
+        process.kill()
+        await process.wait()
+        pytest.fail(f"the service did not start: {first!r}")
+    return Service(process, match.group(0))
+
+
+@pytest_asyncio.fixture
+async def services() -> AsyncIterator[Callable[..., Awaitable[Service]]]:
+    """``await services(*options)``: a running service, killed at teardown if still up."""
+    started: list[Service] = []
+
+    async def start_one(*options: str) -> Service:
+        started.append(await start(*options))
+        return started[-1]
+
+    yield start_one
+    for service in started:
+        if service.process.returncode is None:
+            service.process.kill()
+            await service.process.wait()
+
+
+@pytest_asyncio.fixture
+async def service(services: Callable[..., Awaitable[Service]]) -> Service:
+    # One worker, 0.1 s a job: jobs are still queued on shutdown.
+    return await services("--bmc-delay=0.1", "--workers=1")
+
+
+async def in_flight(
+    http: aiohttp.ClientSession, service: Service, at_least: int, jobs_accepted: int = 0
+) -> dict[str, int]:
+    """Poll /healthz until ``at_least`` other requests are in flight (and as many
+    jobs accepted); return its last answer."""
+
+    async def poll() -> dict[str, int]:
+        while True:
+            async with http.get(f"{service.url}/healthz") as r:
+                seen = dict(await r.json())
+            if seen["requests in flight"] >= at_least and seen["jobs accepted"] >= jobs_accepted:
+                return seen
+
+    return await asyncio.wait_for(poll(), BOUND)
 
 
 @pytest.mark.asyncio
@@ -109,20 +143,40 @@ async def test_shutdown_finishes_queued_jobs_and_requests_in_flight(service: Ser
         waiting = asyncio.ensure_future(
             http.get(f"{service.url}/v2/jobs/{jobs[-1]}", params={"wait": BOUND})
         )
-
-        async def health() -> dict[str, int]:
-            async with http.get(f"{service.url}/healthz") as r:
-                return dict(await r.json())
-
-        async def until_the_wait_has_begun() -> dict[str, int]:
-            while (seen := await health())["requests in flight"] < 1:
-                pass
-            return seen
-
-        seen = await asyncio.wait_for(until_the_wait_has_begun(), BOUND)
+        seen = await in_flight(http, service, 1)
         assert seen["queued"] > 0
         status, printed = await service.stop()
         response = await asyncio.wait_for(waiting, BOUND)
         assert (await response.json())["status"] == "done"
     assert status == 0
     assert "jobs accepted=10 done=10 failed=0" in printed
+
+
+@pytest.mark.asyncio
+async def test_a_shutdown_that_gives_up_on_a_request_says_so_and_fails(
+    services: Callable[..., Awaitable[Service]],
+) -> None:
+    # One worker busy 1 s a job, the conductor holding the next job, a queue
+    # of one: the fourth POST waits for room, and shutdown gives up on it
+    # after 0.2 s.
+    service = await services(
+        "--queue-size=1", "--workers=1", "--bmc-delay=1", "--shutdown-timeout=0.2"
+    )
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=BOUND)) as http:
+
+        async def post(n: int) -> int | str:
+            url = f"{service.url}/v2/nodes/node-{n}/power"
+            try:
+                async with http.post(url, json={"state": "on"}) as r:
+                    return r.status
+            except aiohttp.ClientError as exc:
+                return type(exc).__name__
+
+        posts = [asyncio.ensure_future(post(n)) for n in range(4)]
+        await in_flight(http, service, 1, jobs_accepted=3)  # the fourth waits for room
+        status, printed = await service.stop()
+        answers = await asyncio.wait_for(asyncio.gather(*posts), BOUND)
+    assert status == 1
+    assert "dropped=1;" in printed
+    assert "jobs accepted=3 done=3" in printed
+    assert sorted(map(str, answers)) == ["202", "202", "202", "ServerDisconnectedError"]

@@ -19,7 +19,7 @@ def test_demo_loses_nothing_it_accepted_when_stopped_under_load() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no accepted request or job was lost" in result.stdout
-    assert re.search(r"requests begun=(\d+) answered=\1;", result.stdout), result.stdout
+    assert re.search(r"requests begun=(\d+) answered=\1 dropped=0;", result.stdout), result.stdout
     assert "Eventlet is deprecated" not in result.stderr
 
 

@@ -937,6 +937,9 @@ def _running_loop_hook(loop: asyncio.AbstractEventLoop | None) -> None:
 def _get_running_loop_hook() -> asyncio.AbstractEventLoop | None:
     loop = _get_running_loop()
     if loop is not None and loop in _owner_loops and _getcurrent().parent is None:
+        hub = getattr(_threadlocal, "hub", None)
+        if isinstance(hub, Hub) and hub._dispatcher is _getcurrent():
+            return loop  # green main runs a task's step (Hub._stand_in): it is on the loop
         # Green main asks, about to run a loop of its own or to make a hub;
         # see "The running loop" in the module docstring.
         _set_running_loop(None)

@@ -36,7 +36,7 @@ def make_app(
     app = web.Application(middlewares=[count_requests])
     app[JOBS] = jobs
     app[REGISTRY] = {}
-    app[COUNTS] = {"started": 0, "finished": 0, "jobs accepted": 0}
+    app[COUNTS] = {"started": 0, "answered": 0, "dropped": 0, "jobs accepted": 0}
     app[NODES] = nodes
     app.router.add_post("/v2/nodes/{node}/power", set_power)
     app.router.add_get("/v2/jobs/{job}", get_job)
@@ -47,13 +47,23 @@ def make_app(
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count requests begun and answered: on shutdown, the two must be equal."""
+    """Count requests begun, answered and dropped: on shutdown, none may be dropped.
+
+    Dropped: cancelled before answering (the client went away, or shutdown
+    gave up on the request after ``shutdown_timeout``).
+    """
     counts = request.app[COUNTS]
     counts["started"] += 1
     try:
-        return await handler(request)
-    finally:
-        counts["finished"] += 1
+        response = await handler(request)
+    except asyncio.CancelledError:
+        counts["dropped"] += 1
+        raise
+    except BaseException:
+        counts["answered"] += 1  # aiohttp answers with the error's status (4xx, 500)
+        raise
+    counts["answered"] += 1
+    return response
 
 
 async def set_power(request: web.Request) -> web.Response:
@@ -67,8 +77,8 @@ async def set_power(request: web.Request) -> web.Response:
     if state not in ("on", "off"):
         raise web.HTTPBadRequest(text='state must be "on" or "off"')
     job = Job(node=node, state=state)
+    await request.app[JOBS].put(job)  # if cancelled while waiting for room, no job
     request.app[REGISTRY][job.id] = job
-    await request.app[JOBS].put(job)
     request.app[COUNTS]["jobs accepted"] += 1
     return web.json_response({"job": job.id}, status=202)
 
@@ -86,7 +96,12 @@ async def get_job(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     counts = request.app[COUNTS]
-    in_flight = counts["started"] - counts["finished"] - 1  # not counting this one
+    in_flight = counts["started"] - counts["answered"] - counts["dropped"] - 1  # not this one
     return web.json_response(
-        {"status": "ok", "queued": request.app[JOBS].qsize(), "requests in flight": in_flight}
+        {
+            "status": "ok",
+            "queued": request.app[JOBS].qsize(),
+            "jobs accepted": counts["jobs accepted"],
+            "requests in flight": in_flight,
+        }
     )

@@ -69,11 +69,12 @@ async def serve(settings: Settings, out: TextIO) -> int:
     counts = app[api.COUNTS]
     done, failed = the_conductor.completed, the_conductor.failed
     print(
-        f"stopped: requests begun={counts['started']} answered={counts['finished']}; "
+        f"stopped: requests begun={counts['started']} answered={counts['answered']} "
+        f"dropped={counts['dropped']}; "
         f"jobs accepted={counts['jobs accepted']} done={done} failed={failed}; "
         f"events published={events.published} received={len(sink.received)}",
         file=out,
         flush=True,
     )
-    lost = counts["started"] - counts["finished"] + counts["jobs accepted"] - done - failed
+    lost = counts["started"] - counts["answered"] + counts["jobs accepted"] - done - failed
     return 0 if lost == 0 else 1
