@@ -527,8 +527,9 @@ class Hub(eventlet_asyncio_hub.Hub):
         try:
             return fn(*args)
         finally:
-            self._dispatcher = dispatcher
-            anchor.parent = dispatcher
+            if self._dispatcher is current:  # else a mode change has set a newer one
+                self._dispatcher = dispatcher
+                anchor.parent = dispatcher
             if parent is not None:
                 current.parent = parent
 
