@@ -207,10 +207,13 @@ class _GreenWaiter:
 
     Invariant: ``parked`` is true exactly while the greenthread waits in
     :meth:`wait_for`, so a wake-up never reaches it after it left (by a
-    Timeout or a kill).
+    Timeout or a kill). ``interrupted`` is set once the greenthread will
+    raise its interruption instead of the outcome.
     """
 
-    __slots__ = ("current", "exception", "hub", "loop", "parked", "result", "settled")
+    __slots__ = (
+        "current", "exception", "hub", "interrupted", "loop", "parked", "result", "settled"
+    )  # fmt: skip
 
     def __init__(
         self, hub: Hub, current: greenlet.greenlet, loop: asyncio.AbstractEventLoop
@@ -219,17 +222,19 @@ class _GreenWaiter:
         self.current = current
         self.loop = loop
         self.parked = False
+        self.interrupted = False
         self.settled = False
         self.result: Any = None
         self.exception: BaseException | None = None
 
-    def settle(self, result: Any = None, exception: BaseException | None = None) -> None:
+    def settle(self, result: Any = None, exception: BaseException | None = None) -> bool:
+        """Record the outcome, wake the greenthread; False if it will not read it."""
         # Called in the dispatcher: from inside the task's last step (waking
         # the greenthread there saves the loop iteration a done-callback
         # costs), or from a future's done-callback.
         self.result, self.exception, self.settled = result, exception, True
         if not self.parked:
-            return
+            return not self.interrupted
         # The greenthread runs on outside any task, as it would after a
         # done-callback: asyncio.current_task() is None there, and a task it
         # starts (see _start_task) can step at once.
@@ -244,6 +249,7 @@ class _GreenWaiter:
                 _enter_task(loop, task)
         if exc_info is not None:
             self.hub.squelch_generic_exception(exc_info)
+        return not self.interrupted
 
     def settle_from(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
@@ -263,6 +269,7 @@ class _GreenWaiter:
                 while not self.settled:
                     self.hub.switch()
             except BaseException:
+                self.interrupted = True
                 if cancel_on_interrupt and not self.settled:
                     future.cancel()
                     while not self.settled:  # let the task run its cleanup
@@ -279,10 +286,11 @@ async def _report_to(waiter: _GreenWaiter, coro: Awaitable[T]) -> T | None:
     try:
         result = await coro
     except Exception as exc:
-        waiter.settle(exception=exc)
-        # Delivered to the greenthread; raised here too, nobody would read it
-        # from the task, and asyncio would log "exception was never retrieved".
-        return None
+        if waiter.settle(exception=exc):
+            # Delivered to the greenthread; raised here too, nobody would read
+            # it from the task, and asyncio would log "never retrieved".
+            return None
+        raise  # the greenthread left (a Timeout, a kill): let asyncio report it
     except BaseException as exc:  # cancellation, KeyboardInterrupt, SystemExit: as asyncio does
         waiter.settle(exception=exc)
         raise

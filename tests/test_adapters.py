@@ -372,6 +372,37 @@ def test_await_under_an_eager_task_factory_runs_steps_only_as_on_the_loop() -> N
     assert asyncio.run(main()) == {"refused"}
 
 
+def test_await_a_failure_nobody_waits_for_any_more_is_reported(hub_mode: RunInMode) -> None:
+    # The greenthread gave up (eventlet.Timeout); the task's cleanup then
+    # failed: asyncio's exception handler hears of it, as for any task.
+    class CleanupFailed(Exception):
+        pass
+
+    async def fails_on_cancel() -> None:
+        try:
+            await asyncio.sleep(BOUND)
+        finally:
+            raise CleanupFailed
+
+    def scenario() -> list[object]:
+        loop = eventlet.hubs.get_hub().loop
+        reported: list[object] = []
+        loop.set_exception_handler(lambda _, context: reported.append(context.get("exception")))
+        try:
+            try:
+                with eventlet.Timeout(0.01):
+                    bridge.await_(fails_on_cancel())
+            except eventlet.Timeout:
+                pass
+            eventlet.sleep(0)  # the task's last step, which woke us, finishes
+            gc.collect()
+        finally:
+            loop.set_exception_handler(None)
+        return [type(exc).__name__ for exc in reported]
+
+    assert hub_mode(scenario) == ["CleanupFailed"]
+
+
 def test_await_raises_the_async_exception_with_its_frames(hub_mode: RunInMode) -> None:
     async def failing_coroutine() -> None:
         await asyncio.sleep(0)
