@@ -6,12 +6,14 @@ public names; the implementation lives in private modules.
 The names load on first use (PEP 562), so that importing ``bridge`` -- as
 pytest does for every session through the plugin's entry point -- neither
 imports eventlet nor installs the hub's hooks in asyncio until something
-uses them.
+uses them. Where eventlet is imported already, importing ``bridge`` installs
+the hooks that keep asyncio native after ``monkey_patch()`` (``_native``).
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -76,6 +78,15 @@ __all__ = (
     "to_async",
     "to_green",
 )
+
+
+if "eventlet" in sys.modules:
+    # A process that uses eventlet: keep asyncio native from now on, even if
+    # bridge's hub is first needed inside a monkey_patch() call (which then
+    # could not be wrapped). Projects without eventlet are left alone.
+    from bridge._core import _native
+
+    _native.install_hooks()
 
 
 def __getattr__(name: str) -> Any:

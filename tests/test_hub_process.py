@@ -339,6 +339,44 @@ def test_monkey_patch_after_importing_asyncio_keeps_asyncio_native(
     assert_prints(NATIVE_ASYNCIO, expected, ORDER="import-first", MODES=modes)
 
 
+# monkey_patch() called inside an async main, before any green code ran: the
+# hub is first made *during* that call, too late for bridge to wrap it.
+MONKEY_PATCH_IN_ASYNC_MAIN = """
+import asyncio
+import time
+
+if BRIDGE_FIRST:
+    import bridge
+    import eventlet
+else:
+    import eventlet
+
+    import bridge
+
+
+async def main():
+    eventlet.monkey_patch()
+    loop = asyncio.get_running_loop()
+    print(await asyncio.wait_for(asyncio.to_thread(lambda: "to_thread ok"), 10))
+    print(await asyncio.wait_for(loop.run_in_executor(None, lambda: "executor ok"), 10))
+
+    def green():
+        time.sleep(0.001)  # patched: green
+        return "green ok"
+
+    print(await asyncio.wait_for(bridge.to_async(green)(), 10))
+
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("bridge_first", [True, False], ids=["bridge-first", "eventlet-first"])
+def test_monkey_patch_inside_an_async_main_keeps_executors_native(bridge_first: bool) -> None:
+    expected = ["to_thread ok", "executor ok", "green ok"]
+    assert_prints(MONKEY_PATCH_IN_ASYNC_MAIN, expected, BRIDGE_FIRST=bridge_first)
+
+
 # -- 2. green main -> asyncio.run -> green main -----------------------------------
 
 GREEN_MAIN_AND_ASYNCIO_RUN = """

@@ -12,8 +12,9 @@ to a patched module is pointed at eventlet's pristine copy of it
 ``monkey_patch()`` call, whichever order the imports came in, so
 :func:`ensure_native_asyncio` is cheap to call when nothing changed: it
 compares the number of modules eventlet has patched with the number seen at
-the last sweep. bridge calls it before it creates or joins a loop, and after
-every ``eventlet.monkey_patch()`` (see :func:`install_monkey_patch_hook`).
+the last sweep. bridge calls it before it creates or joins a loop, after
+every ``eventlet.monkey_patch()``, and before a loop's ``run_in_executor``
+(see :func:`install_hooks`).
 """
 
 from __future__ import annotations
@@ -138,13 +139,27 @@ def _before_loop_init(original: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
-def install_hooks() -> None:
-    """Run :func:`ensure_native_asyncio` after ``eventlet.monkey_patch()`` and
-    before a selector event loop is constructed. Idempotent.
+def _before_executor_use(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def run_in_executor(self: Any, *args: Any, **kwargs: Any) -> Any:
+        ensure_native_asyncio()
+        return original(self, *args, **kwargs)
 
-    References to ``monkey_patch`` taken before this ran are not wrapped; the
-    loop-construction hook still sweeps before any new loop exists.
+    run_in_executor.__bridge_wrapped__ = original  # type: ignore[attr-defined]
+    return run_in_executor
+
+
+def install_hooks() -> None:
+    """Run :func:`ensure_native_asyncio` after ``eventlet.monkey_patch()``,
+    before a selector event loop is constructed, and before a loop hands work
+    to its executor. Idempotent.
+
+    References to ``monkey_patch`` taken before this ran are not wrapped (a
+    ``monkey_patch()`` call that is running when the hub is made, for one);
+    the other two hooks still sweep before a new loop or an executor thread
+    exists.
     """
+    import asyncio.base_events
     import asyncio.selector_events
 
     import eventlet
@@ -155,3 +170,6 @@ def install_hooks() -> None:
     loop_class = asyncio.selector_events.BaseSelectorEventLoop
     if not hasattr(loop_class.__init__, "__bridge_wrapped__"):
         loop_class.__init__ = _before_loop_init(loop_class.__init__)  # type: ignore[method-assign]
+    base = asyncio.base_events.BaseEventLoop
+    if not hasattr(base.run_in_executor, "__bridge_wrapped__"):
+        base.run_in_executor = _before_executor_use(base.run_in_executor)  # type: ignore[method-assign,assignment]
