@@ -101,7 +101,12 @@ class TaskHandle(Generic[T]):
                 pass
 
     def cancel(self) -> None:
-        """Cancel the task without waiting (eventlet's ``cancel``)."""
+        """Cancel the task without waiting, started or not.
+
+        Unlike eventlet's ``GreenThread.cancel()``, which does nothing to a
+        greenthread that has started: a task has no point at which it stops
+        being cancellable.
+        """
         self.task.cancel()
 
     def link(self, func: Callable[..., object], *curried_args: Any, **curried_kwargs: Any) -> None:

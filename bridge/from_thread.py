@@ -40,9 +40,10 @@ SAME_THREAD_ADVICE = (
     "coroutine) or call the green function directly."
 )
 NO_HUB_ADVICE = (
-    "bridge.from_thread.{name}(): thread {thread} has no bridge hub. Run green or async code "
-    "in that thread first (with EVENTLET_HUB=bridge.hub), or pass hub_thread= the "
-    "threading.get_ident() of the thread that runs the hub."
+    "bridge.from_thread.{name}(): thread {thread} has no bridge hub yet. Run green code in "
+    "that thread first (with EVENTLET_HUB=bridge.hub; in an async main, e.g. `await "
+    "eventlet.spawn(lambda: None)`), or pass hub_thread= the threading.get_ident() of the "
+    "thread that runs the hub."
 )
 
 
