@@ -371,6 +371,9 @@ asyncio.run(main())
 """
 
 
+# Not on uvloop: its shutdown_default_executor() starts a thread through its
+# own reference to `threading`, which monkey_patch() patches in place (in
+# either import order) and bridge cannot reach (docs/hub.md, "Monkey patching").
 @pytest.mark.parametrize("bridge_first", [True, False], ids=["bridge-first", "eventlet-first"])
 def test_monkey_patch_inside_an_async_main_keeps_executors_native(bridge_first: bool) -> None:
     expected = ["to_thread ok", "executor ok", "green ok"]

@@ -13,8 +13,8 @@ to a patched module is pointed at eventlet's pristine copy of it
 :func:`ensure_native_asyncio` is cheap to call when nothing changed: it
 compares the number of modules eventlet has patched with the number seen at
 the last sweep. bridge calls it before it creates or joins a loop, after
-every ``eventlet.monkey_patch()``, and before a loop's ``run_in_executor``
-(see :func:`install_hooks`).
+every ``eventlet.monkey_patch()``, and before a thread pool executor is
+made or given work (see :func:`install_hooks`).
 """
 
 from __future__ import annotations
@@ -139,28 +139,28 @@ def _before_loop_init(original: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
-def _before_executor_use(original: Callable[..., Any]) -> Callable[..., Any]:
+def _sweeping_first(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
-    def run_in_executor(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         ensure_native_asyncio()
         return original(self, *args, **kwargs)
 
-    run_in_executor.__bridge_wrapped__ = original  # type: ignore[attr-defined]
-    return run_in_executor
+    method.__bridge_wrapped__ = original  # type: ignore[attr-defined]
+    return method
 
 
 def install_hooks() -> None:
     """Run :func:`ensure_native_asyncio` after ``eventlet.monkey_patch()``,
-    before a selector event loop is constructed, and before a loop hands work
-    to its executor. Idempotent.
+    before a selector event loop is constructed, and before a thread pool
+    executor is made or given work (any loop's, uvloop's too). Idempotent.
 
     References to ``monkey_patch`` taken before this ran are not wrapped (a
     ``monkey_patch()`` call that is running when the hub is made, for one);
-    the other two hooks still sweep before a new loop or an executor thread
+    the other hooks still sweep before a new loop or an executor thread
     exists.
     """
-    import asyncio.base_events
     import asyncio.selector_events
+    import concurrent.futures
 
     import eventlet
 
@@ -170,6 +170,7 @@ def install_hooks() -> None:
     loop_class = asyncio.selector_events.BaseSelectorEventLoop
     if not hasattr(loop_class.__init__, "__bridge_wrapped__"):
         loop_class.__init__ = _before_loop_init(loop_class.__init__)  # type: ignore[method-assign]
-    base = asyncio.base_events.BaseEventLoop
-    if not hasattr(base.run_in_executor, "__bridge_wrapped__"):
-        base.run_in_executor = _before_executor_use(base.run_in_executor)  # type: ignore[method-assign,assignment]
+    pool = concurrent.futures.ThreadPoolExecutor
+    for name in ("__init__", "submit"):
+        if not hasattr(getattr(pool, name), "__bridge_wrapped__"):
+            setattr(pool, name, _sweeping_first(getattr(pool, name)))
