@@ -170,7 +170,10 @@ def install_hooks() -> None:
     loop_class = asyncio.selector_events.BaseSelectorEventLoop
     if not hasattr(loop_class.__init__, "__bridge_wrapped__"):
         loop_class.__init__ = _before_loop_init(loop_class.__init__)  # type: ignore[method-assign]
-    pool = concurrent.futures.ThreadPoolExecutor
+    try:
+        pool = concurrent.futures.ThreadPoolExecutor  # imports its module on first use
+    except RuntimeError:
+        return  # interpreter shutdown ("can't register atexit"): no executor runs now
     for name in ("__init__", "submit"):
         if not hasattr(getattr(pool, name), "__bridge_wrapped__"):
             setattr(pool, name, _sweeping_first(getattr(pool, name)))
