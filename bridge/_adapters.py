@@ -321,8 +321,7 @@ def _start_task(
     if _get_running_loop() is not loop or _current_task(loop) is not None:
         # Not on the loop: the step must wait for it, whatever the loop's task
         # factory would do (asyncio.eager_task_factory would run it right here).
-        if loop.get_task_factory() is None:
-            return loop.create_task(coro)  # it runs in a copy of the current context
+        # What loop.create_task makes without a factory; in a copy of the context.
         return asyncio.Task(coro, loop=loop)
     hub._eager_starts += 1
     if hub._eager_starts % _EAGER_BUDGET == 0:

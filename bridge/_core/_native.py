@@ -129,24 +129,19 @@ def _after_monkey_patch(original: Callable[..., Any]) -> Callable[..., Any]:
     return monkey_patch
 
 
-def _before_loop_init(original: Callable[..., None]) -> Callable[..., None]:
-    @functools.wraps(original)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        ensure_native_asyncio()
-        original(self, *args, **kwargs)
+def _sweep_before(cls: type, name: str) -> None:
+    """Make ``cls.name`` call :func:`ensure_native_asyncio` first. Idempotent."""
+    original = getattr(cls, name)
+    if hasattr(original, "__bridge_wrapped__"):
+        return
 
-    __init__.__bridge_wrapped__ = original  # type: ignore[attr-defined]
-    return __init__
-
-
-def _sweeping_first(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         ensure_native_asyncio()
         return original(self, *args, **kwargs)
 
     method.__bridge_wrapped__ = original  # type: ignore[attr-defined]
-    return method
+    setattr(cls, name, method)
 
 
 def install_hooks() -> None:
@@ -167,13 +162,10 @@ def install_hooks() -> None:
     if not hasattr(patcher.monkey_patch, "__bridge_wrapped__"):
         patcher.monkey_patch = _after_monkey_patch(patcher.monkey_patch)
     eventlet.monkey_patch = patcher.monkey_patch
-    loop_class = asyncio.selector_events.BaseSelectorEventLoop
-    if not hasattr(loop_class.__init__, "__bridge_wrapped__"):
-        loop_class.__init__ = _before_loop_init(loop_class.__init__)  # type: ignore[method-assign]
+    _sweep_before(asyncio.selector_events.BaseSelectorEventLoop, "__init__")
     try:
         pool = concurrent.futures.ThreadPoolExecutor  # imports its module on first use
     except RuntimeError:
         return  # interpreter shutdown ("can't register atexit"): no executor runs now
-    for name in ("__init__", "submit"):
-        if not hasattr(getattr(pool, name), "__bridge_wrapped__"):
-            setattr(pool, name, _sweeping_first(getattr(pool, name)))
+    _sweep_before(pool, "__init__")
+    _sweep_before(pool, "submit")
