@@ -233,16 +233,20 @@ class _RecordHolder(logging.Filter):
 
 
 @contextlib.contextmanager
-def _records_held(logger: logging.Logger) -> Iterator[None]:
-    """Hold back what this thread logs to ``logger``; hand it to the handlers on exit."""
+def _records_held(logger: logging.Logger) -> Iterator[list[logging.LogRecord]]:
+    """Hold back what this thread logs to ``logger``, into the list it gives."""
     holder = _RecordHolder()
     logger.addFilter(holder)
     try:
-        yield
+        yield holder.records
     finally:
         logger.removeFilter(holder)
-        for record in holder.records:
-            logger.handle(record)
+
+
+def _handle_records(logger: logging.Logger, records: list[logging.LogRecord]) -> None:
+    # Not logger.handle(): the logger's filters passed these records already.
+    for record in records:
+        logger.callHandlers(record)
 
 
 def is_available() -> bool:
@@ -481,10 +485,14 @@ class Hub(eventlet_asyncio_hub.Hub):
             return loop
         # asyncio logs "Using selector" while it makes a loop; a handler that
         # uses green code (a green lock, a sleep) would re-enter the hub
-        # before it has a loop: such records wait until the hub is on it.
-        with _records_held(_asyncio_logger):
+        # before it has a loop. Such records go to the handlers from a
+        # greenthread of their own once the hub is on it: not here, where
+        # the caller may be that handler, holding its locks.
+        with _records_held(_asyncio_logger) as held:
             loop = self._make_owner_loop()
             self._settle_on_owner_loop(loop)
+        if held:
+            eventlet.greenthread.spawn_n(_handle_records, _asyncio_logger, held)
         return loop
 
     def _settle_on_owner_loop(self, loop: asyncio.AbstractEventLoop) -> None:
