@@ -118,6 +118,8 @@ DRAIN_BOUND = OP_BOUND + 10.0
 # A run stops scheduling after this many failed operations: the first ones
 # are the informative ones, and a broken hub must fail fast.
 MAX_FAILURES = 20
+# How many incidents and server errors a run keeps the text of (it counts them all).
+KEEP = 50
 # Biggest payload: an echo client writes it all before reading, so it must
 # fit the loopback socket buffers (and a pipe's 64 KiB).
 MAX_PAYLOAD = 24 * 1024
@@ -272,10 +274,10 @@ def _make_op(rng: random.Random, index: int, client: str, caller: str, disrupted
         else:
             flavors = ["wait_for", "asyncio_timeout", "cancel"]
         disrupt = rng.choice(flavors)
-        if disrupt == "sock_timeout" and delay == 0:
-            delay = 0.001  # settimeout(0) would mean non-blocking, not "time out now"
         # Sometimes zero: code that computes "what is left of a deadline" passes 0.
         delay = 0.0 if rng.random() < 0.1 else round(rng.uniform(0.001, 0.1), 3)
+        if disrupt == "sock_timeout" and delay == 0:
+            delay = 0.001  # settimeout(0) would mean non-blocking, not "time out now"
         if close == "unwrap":
             close = "close"  # nothing to unwrap cleanly mid-handshake or mid-read
         if variant == "peer_close":
@@ -447,10 +449,11 @@ class Churn:
         self.green_client_ctx.load_verify_locations(self.cert)
         self.green_server_ctx = green_ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.green_server_ctx.load_cert_chain(self.cert, self.key)
-        self.outcomes: list[Outcome] = []
         self.failures: list[Outcome] = []
-        self.incidents: list[str] = []
-        self.server_log: list[str] = []
+        self.incidents: list[str] = []  # the first KEEP; incident_count counts them all
+        self.incident_count = 0
+        self.server_log: list[str] = []  # the first KEEP; server_errors counts them all
+        self.server_errors = 0
         self.in_flight: dict[int, Op] = {}
         self.fd_high_water = 0
         self.ops_done = 0
@@ -478,16 +481,14 @@ class Churn:
 
         self.loop.set_exception_handler(loop_handler)
         for name in ("squelch_exception", "squelch_generic_exception", "squelch_timer_exception"):
-            original = getattr(self.hub, name)
 
-            def squelch(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            def squelch(*args: Any, _name: str = name) -> None:
                 exc_info = args[-1]
                 text = "".join(traceback.format_exception(*exc_info)).strip()
                 if _server_noise(exc_info[1]):
-                    self.server_log.append(text)
-                    return None
-                self.incident(f"hub.{_name}", text)
-                return _original(*args)
+                    self.log_server_error(text)
+                else:  # recorded, and reported with the run (not printed as it happens)
+                    self.incident(f"hub.{_name}", text)
 
             setattr(self.hub, name, squelch)
 
@@ -509,8 +510,16 @@ class Churn:
         threading.excepthook = thread_hook
 
     def incident(self, where: str, text: str) -> None:
-        in_flight = ", ".join(op.describe() for op in self.in_flight.values()) or "none"
-        self.incidents.append(f"{where}: {text}\n    operations in flight: {in_flight}")
+        self.incident_count += 1
+        if len(self.incidents) < KEEP:  # a soak must not grow by its own records
+            in_flight = ", ".join(op.describe() for op in self.in_flight.values()) or "none"
+            self.incidents.append(f"{where}: {text}\n    operations in flight: {in_flight}")
+
+    def log_server_error(self, text: str) -> None:
+        """A server handler's error that is not a finding (see ``_server_noise``)."""
+        self.server_errors += 1
+        if len(self.server_log) < KEEP:
+            self.server_log.append(text)
 
     def journal(self, line: str) -> None:
         if self._journal is not None:
@@ -1057,7 +1066,7 @@ class _Servers:
                 listener, certfile=self.churn.cert, keyfile=self.churn.key, server_side=True
             )
         self._green_listeners.append(listener)
-        log = _ListLog(self.churn.server_log)
+        log = _ListLog(self.churn)
         server = eventlet.spawn(
             eventlet.wsgi.server,
             listener,
@@ -1165,12 +1174,12 @@ class _Servers:
         body = http_body(int(request.match_info["n"]), request.match_info["tag"])
         response = web.StreamResponse()
         response.content_length = len(body) + 1
-        await response.prepare(request)
-        await response.write(body)
         assert self.async_release is not None
-        await self.async_release.wait()
-        with contextlib.suppress(ConnectionError):
-            await response.write(b"!")  # the client has gone, by design
+        with contextlib.suppress(ConnectionError):  # clients go away mid-response, by design
+            await response.prepare(request)
+            await response.write(body)
+            await self.async_release.wait()
+            await response.write(b"!")
         return response
 
     def stop(self) -> None:
@@ -1232,8 +1241,8 @@ class _Servers:
 class _ListLog:
     """eventlet.wsgi's log: lines kept for the report (clients abort connections on purpose)."""
 
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
+    def __init__(self, churn: Churn) -> None:
+        self.churn = churn
 
     def write(self, text: str) -> None:
         if text.strip():
@@ -1241,13 +1250,13 @@ class _ListLog:
 
     def info(self, text: str, *args: Any, **kw: Any) -> None:
         if "Traceback" in text:  # a handler's exception; access lines are dropped
-            self.lines.append(text.strip())
+            self.churn.log_server_error(text.strip())
 
     def debug(self, text: str, *args: Any, **kw: Any) -> None:
         pass
 
     def error(self, text: str, *args: Any, **kw: Any) -> None:
-        self.lines.append(text % args if args else text)
+        self.churn.log_server_error(text % args if args else text)
 
 
 # --------------------------------------------------------------------------- green clients
@@ -1637,7 +1646,6 @@ def warm_up(churn: Churn) -> None:
             "the churn's warm-up failed, before any random operation: "
             + "; ".join(f"{f.op.describe()}: {f.detail}" for f in churn.failures)
         )
-    churn.outcomes.clear()
 
 
 # What ``--plant`` can plant, to show that the checks see it (tests/test_mixed_sockets.py).

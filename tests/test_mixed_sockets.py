@@ -325,7 +325,7 @@ def test_a_green_pipe_closed_twice_does_not_wake_the_next_owner_of_its_fd(
     def scenario() -> tuple[bytes, int, int]:
         r, w = os.pipe()
         os.close(w)
-        pipe = GreenPipe(r, "rb")
+        pipe = GreenPipe(r, "rb", buffering=0)  # unbuffered, as green subprocess pipes are
         pipe_fd = pipe.fileno()
         pipe.close()
         a, b = green_socket.socketpair()  # takes the lowest free number: the pipe's
