@@ -461,6 +461,8 @@ class Churn:
         self._observers_installed = False
         self._journal: Any = None
         self.planted: Any = None  # what --plant keeps alive
+        # port -> server name, of the servers started last (for leak reports)
+        self.server_names: dict[int, str] = {}
 
     # -- observers ---------------------------------------------------------
 
@@ -536,6 +538,11 @@ class Churn:
         assert self._servers is None, "servers are already running"
         self._servers = _Servers(self)
         self._servers.start()
+        self.server_names = {
+            address[1]: f"{name}{'+tls' if tls else ''}"
+            for (name, tls), address in self._servers.addresses.items()
+        }
+        self.server_names[self._servers.blackhole[1]] = "blackhole"
 
     def stop_servers(self) -> None:
         servers, self._servers = self._servers, None
@@ -830,8 +837,9 @@ class Churn:
         eventlet.sleep(0)
 
     def snapshot(self) -> Snapshot:
+        self.loop_turns()  # handlers released at stop finish, then their cycles go
         gc.collect()
-        self.loop_turns()
+        self.loop_turns()  # what closing those objects scheduled runs
         fds = open_fds()
         greenthreads = live_greenthreads()
         current = asyncio.current_task(self.loop) if self.mode == "guest" else None
@@ -852,7 +860,7 @@ class Churn:
         """What ``now`` has that ``base`` had not: every line is a leak."""
         found = []
         for fd in sorted(set(now.fds) - set(base.fds)):
-            found.append(f"fd {fd} left open: {now.fds[fd]}")
+            found.append(f"fd {fd} left open: {now.fds[fd]}{self._describe_socket(fd)}")
         for fd in sorted(set(base.fds) - set(now.fds)):
             found.append(f"fd {fd} ({base.fds[fd]}) open at the start was closed")
         for epfd, entries in now.epolls.items():
@@ -880,6 +888,24 @@ class Churn:
         if new_tasks:
             found.append(f"{len(new_tasks)} task(s) left: {now.tasks[:5]}")
         return found
+
+    def _describe_socket(self, fd: int) -> str:
+        """`` (127.0.0.1:x -> green_echo+tls)`` for a leaked socket: whose end it was."""
+        try:
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            return ""
+        with sock:
+            try:
+                local, peer = sock.getsockname(), sock.getpeername()
+            except OSError as exc:
+                return f" (not connected: {exc.strerror})"
+
+        def name(address: Any) -> str:
+            port = address[1] if isinstance(address, tuple) else None
+            return self.server_names.get(port, f"{address[0]}:{address[1]}" if port else "?")
+
+        return f" ({name(local)} -> {name(peer)})"
 
     def reuse_probe(self, base: Snapshot) -> list[str]:
         """Every fd number used in the run must work afresh, with the loop and the hub.
