@@ -566,7 +566,8 @@ class Churn:
         left are failures).
         """
         slots = eventlet.semaphore.Semaphore(self.concurrency)
-        idle = eventlet.event.Event()
+        # Made once every operation is started: running may touch 0 before that.
+        idle: eventlet.event.Event | None = None
         running = 0
         started = 0
         keep: set[Any] = set()  # tasks are weakly referenced by their loop
@@ -577,7 +578,7 @@ class Churn:
             self.record(outcome)
             running -= 1
             slots.release()
-            if running == 0 and not idle.ready():
+            if running == 0 and idle is not None:
                 idle.send()
 
         def green_op(op: Op) -> None:
@@ -609,6 +610,7 @@ class Churn:
             else:
                 keep.add(bridge.spawn_async(async_op, op).task)
         if running:
+            idle = eventlet.event.Event()
             try:
                 with eventlet.Timeout(DRAIN_BOUND):
                     idle.wait()
