@@ -84,6 +84,10 @@ NO_HUB_ADVICE = (
     "eventlet.spawn(lambda: None)`), or pass hub_thread= the threading.get_ident() of the "
     "thread that runs the hub."
 )
+HUB_THREAD_ADVICE = (
+    "bridge.from_thread.{name}(): hub_thread= takes a thread id (threading.get_ident() in that "
+    "thread, or its Thread object's .ident), got {what!r}."
+)
 THREAD_ENDED_ADVICE = (
     "bridge.from_thread.{name}(): thread {thread}, whose hub was to run the call, has ended; "
     "nothing runs there any more. Pass hub_thread= the threading.get_ident() of a thread that "
@@ -422,6 +426,8 @@ def _stranded(hub: _hub.Hub, call: _Call) -> str | None:
 
 
 def _target(hub_thread: int | None, name: str) -> _hub.Hub:
+    if hub_thread is not None and (not isinstance(hub_thread, int) or isinstance(hub_thread, bool)):
+        raise TypeError(HUB_THREAD_ADVICE.format(name=name, what=hub_thread))
     thread = _threading.main_thread().ident if hub_thread is None else hub_thread
     if thread == _threading.get_ident():
         raise RuntimeError(SAME_THREAD_ADVICE.format(name=name))

@@ -49,8 +49,8 @@ LEAK_CHECK_HELP = (
     "or using the spawn_green or bridge_hub fixtures)"
 )
 MARKER_HELP = (
-    "bridge_leak_check(mode='warn'): check this test for greenthreads, fd listeners or timers "
-    "left behind; mode 'fail' fails its teardown"
+    "bridge_leak_check('fail' | 'warn'): check this test for greenthreads, fd listeners or "
+    "timers left behind; without a mode, in the project's (--bridge-leak-check), else 'warn'"
 )
 UNREPORTED_LEAKS_LINE = (
     "bridge: {count} {tests} left greenthreads behind (not reported one by one: bridge's leak "
@@ -279,11 +279,16 @@ def _may_count() -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    result = yield
-    tracker = item.stash.get(_TRACKER, None)
+    try:
+        result = yield
+    except BaseException:
+        tracker = _take_tracker(item)
+        if tracker is not None:
+            tracker.stop_counting()  # only to stop tracking: the teardown's error comes first
+        raise
+    tracker = _take_tracker(item)
     if tracker is None:
         return result
-    del item.stash[_TRACKER]
     mode = item.stash[_TEST_MODE]
     if mode is None:
         # Counted only where the hub turned out to be bridge's.
@@ -297,3 +302,10 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
             pytest.fail(message, pytrace=False)
         warnings.warn(BridgeLeakWarning(message), stacklevel=1)
     return result
+
+
+def _take_tracker(item: pytest.Item) -> Any:
+    tracker = item.stash.get(_TRACKER, None)
+    if tracker is not None:
+        del item.stash[_TRACKER]
+    return tracker

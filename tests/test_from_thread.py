@@ -88,6 +88,13 @@ def test_calling_from_the_hubs_own_thread_is_refused() -> None:
         bridge.from_thread.run(add, 1, 2)
 
 
+def test_hub_thread_given_a_thread_object_says_to_pass_its_ident() -> None:
+    with pytest.raises(TypeError, match=r"hub_thread= takes a thread id .*got <_MainThread"):
+        in_thread_with_bound(
+            functools.partial(bridge.from_thread.run, hub_thread=threading.main_thread()), add, 1, 2
+        )
+
+
 def test_an_unknown_hub_thread_is_refused() -> None:
     def in_thread() -> str:
         try:

@@ -234,6 +234,32 @@ def test_the_hub_is_not_bridges():
     result.assert_outcomes(passed=3)
 
 
+def test_a_failing_fixture_teardown_still_ends_the_tracking(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_teardown="""
+        import pytest
+        from eventlet import greenthread
+
+        ORIGINAL = greenthread.GreenThread.__init__
+
+        @pytest.fixture
+        def broken():
+            yield
+            raise RuntimeError("teardown breaks")
+
+        def test_a(broken):
+            pass
+
+        @pytest.mark.bridge_allow_leaks
+        def test_b():
+            assert greenthread.GreenThread.__init__ is ORIGINAL
+        """
+    )
+    result = pytester.runpytest_subprocess("--bridge-leak-check=warn")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: teardown breaks*"])
+
+
 def test_allow_leaks_marker_skips_the_check(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_leak="""
