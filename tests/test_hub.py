@@ -18,7 +18,9 @@ import aiohttp
 import eventlet
 import eventlet.asyncio
 import eventlet.debug
+import eventlet.event
 import eventlet.hubs
+import eventlet.patcher
 import eventlet.queue
 import eventlet.wsgi
 import pytest
@@ -574,3 +576,29 @@ def test_a_dropped_long_lived_listener_does_not_shadow_the_fds_next_owner() -> N
     finally:
         c.close()
         d.close()
+
+
+def test_work_handed_over_after_asyncio_run_returned_waits_for_the_next_loop() -> None:
+    # The hub is left on the closed loop of an asyncio.run() that returned;
+    # work handed over from another thread then waits, and runs once this
+    # thread runs green code again (no error for work that does run).
+    run_guest(lambda: None)
+    this_hub = hub()
+    ran = eventlet.event.Event()
+    outcome: list[object] = []
+    real_threading = eventlet.patcher.original("threading")
+
+    def hand_over() -> None:
+        try:
+            this_hub.submit_threadsafe(lambda: ran.send("ran"))
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append("submitted")
+
+    thread = real_threading.Thread(target=hand_over)
+    thread.start()
+    thread.join(BOUND)
+    assert outcome == ["submitted"]
+    with eventlet.Timeout(BOUND):
+        assert ran.wait() == "ran"

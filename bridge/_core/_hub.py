@@ -751,6 +751,8 @@ class Hub(eventlet_asyncio_hub.Hub):
 
         ``work`` runs as a loop callback of whichever loop the hub is on when
         it gets there (the hub may change loops meanwhile: the inbox moves).
+        While the hub has no loop, or only a closed one (an ``asyncio.run()``
+        of that thread has returned), ``work`` waits for the next.
         """
         self._inbox.append(work)
         while True:
@@ -762,9 +764,9 @@ class Hub(eventlet_asyncio_hub.Hub):
             try:
                 loop.call_soon_threadsafe(self._drain_inbox)
                 return
-            except RuntimeError:  # closed meanwhile; the hub has moved on
+            except RuntimeError:  # closed
                 if self._loop is loop:
-                    raise
+                    return  # as with no loop: the next loop the hub is on drains it
 
     def _drain_inbox(self) -> None:
         inbox = self._inbox
