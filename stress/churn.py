@@ -1360,7 +1360,13 @@ def g_tcp(c: Churn, op: Op, reached: Callable[[], object]) -> None:
         elif _recv_exactly(read, len(payload)) != payload:
             raise Mismatch("echoed bytes differ")
         if op.close == "unwrap" and op.disrupt == "none":
-            sock = sock.unwrap()
+            try:
+                sock = sock.unwrap()
+            except ssl.SSLEOFError:
+                # asyncio's TLS transport before 3.11 closes without answering a
+                # close_notify; the fd is then closed below like any other
+                if sys.version_info >= (3, 11) or op.server != "aio_echo":
+                    raise
     finally:
         if file is not None and op.close == "makefile_file_first":
             file.close()
@@ -1651,7 +1657,8 @@ class Report:
 def warm_up(churn: Churn) -> None:
     """One undisrupted operation of each client, so that what a loop or library makes once
     (uvloop's signal pipe for child processes, aiohttp's lazy imports...) exists before
-    the baseline snapshot; with servers started and stopped once."""
+    the baseline snapshot; with servers started and stopped once. Their failures (negative
+    operation numbers) are the run's: nothing random runs after them."""
     churn.start_servers()
     ops = [
         Op(index=-1 - i, client=client, server=server, caller=caller, size=64, variant=variant)
@@ -1669,11 +1676,6 @@ def warm_up(churn: Churn) -> None:
     ]
     churn.run_ops(iter(ops))
     churn.stop_servers()
-    if churn.failures:
-        raise RuntimeError(
-            "the churn's warm-up failed, before any random operation: "
-            + "; ".join(f"{f.op.describe()}: {f.detail}" for f in churn.failures)
-        )
 
 
 # What ``--plant`` can plant, to show that the checks see it (tests/test_mixed_sockets.py).
@@ -1726,6 +1728,8 @@ def run_session(
     churn.install_observers(journal)
     try:
         warm_up(churn)
+        if churn.failures:
+            count = 0  # the warm-up's failures are the finding; the rest would be noise
         base = churn.snapshot()
         churn.start_servers()
         ops = itertools.islice(generate(seed), count)
@@ -1753,7 +1757,7 @@ def run_session(
             mode=mode,
             loop=loop_kind,
             ops=n,
-            ok=n - len(churn.failures),
+            ok=n - sum(f.op.index >= 0 for f in churn.failures),
             seconds=round(time.monotonic() - started, 2),
             failures=[
                 {
