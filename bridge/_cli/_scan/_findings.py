@@ -53,6 +53,11 @@ def module_report(project: Project, facts: ModuleFacts, patched: bool) -> Module
     """The module's kinds, shim uses and implicit calls (role and weights come later)."""
     shim_uses: dict[tuple[int, str], ShimUse] = {}
     implicit: dict[tuple[int, str], ImplicitUse] = {}
+    # A project class counts where it is made or subclassed, not where it is
+    # only named (isinstance, except, annotations): a large class with one
+    # green method would otherwise make every module that mentions it green.
+    called = {(target, line) for target, line, _, _ in facts.calls}
+    bases = {base for names in facts.classes.values() for base in names}
     for dotted, line, _scope in facts.refs:
         name = _implicit_name(dotted)
         if name is not None:
@@ -64,6 +69,8 @@ def module_report(project: Project, facts: ModuleFacts, patched: bool) -> Module
             continue
         if symbol.module == facts.name or (symbol.hops and symbol.hops[0] == facts.path):
             continue  # its own name, not a shim's
+        if symbol.kind == "class" and (dotted, line) not in called and dotted not in bases:
+            continue
         chain = project.is_green(symbol)
         if chain is not None:
             short = dotted.rpartition(".")[2]

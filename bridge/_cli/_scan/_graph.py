@@ -28,6 +28,7 @@ from bridge._cli._scan._tables import IMPLICIT, IMPLICIT_ROOTS, Implicit, eventl
 # One step of a chain, as shown to a person: "common/concurrency.py",
 # "utils.py:spawn", "eventlet.GreenPool".
 Hop = str
+Key = tuple[str, str]  # a project function or class: (module, qualname)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,8 @@ class Project:
         self._symbols: dict[str, Symbol | None] = {}
         self.green: dict[tuple[str, str], Reach] = {}  # function -> how it reaches eventlet
         self.blocking: dict[tuple[str, str], Reach] = {}  # function -> how it blocks
-        self.green_classes: dict[tuple[str, str], tuple[Hop, ...]] = {}
+        self.green_classes: dict[Key, tuple[Hop, ...]] = {}
+        self._depth: dict[Key, int] = {}  # a green class: the depth of its green method
         self._link()
 
     # -- names -----------------------------------------------------------------
@@ -137,15 +139,31 @@ class Project:
 
     # -- call graph ------------------------------------------------------------
     def _link(self) -> None:
-        callers: dict[tuple[str, str], list[tuple[tuple[str, str], int]]] = {}
-        green_work: list[tuple[str, str]] = []
-        block_work: list[tuple[str, str]] = []
+        # callee -> [(caller, line, nested)]: nested when the caller only
+        # encloses the callee (a decorator's wrapper): no call is added then.
+        callers: dict[Key, list[tuple[Key, int, bool]]] = {}
+        class_users: dict[Key, list[tuple[Key, int]]] = {}
+        class_bases: dict[Key, list[Key]] = {}
+        green_work: list[Key] = []
+        block_work: list[Key] = []
         for module, facts in self.modules.items():
             for name, bases in facts.classes.items():
                 for base in bases:
                     symbol = self.resolve(base) if base[0] != "." else self.local(module, base)
-                    if symbol is not None and symbol.kind == "eventlet":
+                    if symbol is None:
+                        continue
+                    if symbol.kind == "eventlet":
                         self.green_classes[(module, name)] = (*symbol.hops, symbol.name)
+                    elif symbol.kind == "class":
+                        class_bases.setdefault((module, name), []).append(
+                            (symbol.module, symbol.name)
+                        )
+            for qual, function in facts.functions.items():
+                parent = qual.rpartition(".")[0]
+                if parent in facts.functions:
+                    callers.setdefault((module, qual), []).append(
+                        ((module, parent), function.line, True)
+                    )
             for target, line, scope, _ in facts.calls:
                 if not scope or scope not in facts.functions:
                     continue
@@ -172,20 +190,57 @@ class Project:
                 elif symbol.kind == "function":
                     callee = (symbol.module, symbol.name)
                     if callee != me:
-                        callers.setdefault(callee, []).append((me, line))
-                elif symbol.kind == "class" and (symbol.module, symbol.name) in self.green_classes:
-                    if me not in self.green:
-                        hops = self.green_classes[(symbol.module, symbol.name)]
-                        self.green[me] = Reach((self.hop(symbol.module, symbol.name), *hops), line)
-                        green_work.append(me)
-        self._spread(self.green, green_work, callers)
+                        callers.setdefault(callee, []).append((me, line, False))
+                elif symbol.kind == "class":
+                    class_users.setdefault((symbol.module, symbol.name), []).append((me, line))
         self._spread(self.blocking, block_work, callers)
+        # Green functions make their classes green (a class whose method wraps
+        # eventlet, or whose base is green), and green classes make the
+        # functions that use them green: to a fixed point.
+        done: set[Key] = set()
+        while True:
+            self._spread(self.green, green_work, callers)
+            green_work = []
+            for key in self._green_classes(class_bases):
+                if key in done:
+                    continue
+                done.add(key)
+                chain = (self.hop(*key), *self.green_classes[key])
+                for user, line in class_users.get(key, ()):
+                    if user not in self.green:
+                        self.green[user] = Reach(chain, line, depth=self._depth.get(key, 0) + 1)
+                        green_work.append(user)
+            if not green_work:
+                break
+
+    def _green_classes(self, class_bases: dict[Key, list[Key]]) -> list[Key]:
+        """Update ``green_classes`` from green methods and bases; return them all."""
+        for (module, qual), reach in list(self.green.items()):
+            head, _, method = qual.partition(".")
+            key = (module, head)
+            if method and key not in self.green_classes and head in self.modules[module].classes:
+                if reach.depth <= WRAPPER_DEPTH:
+                    self.green_classes[key] = (self.hop(module, qual), *reach.chain)
+                    self._depth[key] = reach.depth
+        changed = True
+        while changed:
+            changed = False
+            for key, bases in class_bases.items():
+                if key in self.green_classes:
+                    continue
+                for base in bases:
+                    if base in self.green_classes:
+                        self.green_classes[key] = (self.hop(*base), *self.green_classes[base])
+                        self._depth[key] = self._depth.get(base, 0)
+                        changed = True
+                        break
+        return list(self.green_classes)
 
     def _spread(
         self,
-        reached: dict[tuple[str, str], Reach],
-        work: list[tuple[str, str]],
-        callers: dict[tuple[str, str], list[tuple[tuple[str, str], int]]],
+        reached: dict[Key, Reach],
+        work: list[Key],
+        callers: dict[Key, list[tuple[Key, int, bool]]],
     ) -> None:
         """Callers of a reaching sync function reach too (breadth first: shortest chains)."""
         index = 0
@@ -193,14 +248,17 @@ class Project:
             callee = work[index]
             index += 1
             module, qual = callee
-            if self.modules[module].functions[qual].is_async:
-                continue  # calling a coroutine function does not run it
             below = reached[callee]
-            for caller, line in callers.get(callee, ()):
-                if caller not in reached:
+            is_async = self.modules[module].functions[qual].is_async
+            for caller, line, nested in callers.get(callee, ()):
+                if caller in reached or (is_async and not nested):
+                    continue  # calling a coroutine function does not run it
+                if nested:
+                    reached[caller] = dataclasses.replace(below, line=line)
+                else:
                     chain = (self.hop(module, qual), *below.chain)
                     reached[caller] = Reach(chain, line, below.patch, below.fix, below.depth + 1)
-                    work.append(caller)
+                work.append(caller)
 
     def is_green(self, symbol: Symbol) -> tuple[Hop, ...] | None:
         """The chain to eventlet if ``symbol`` is green (a re-export, a wrapper, a subclass)."""
