@@ -319,3 +319,59 @@ def test_bad_baseline_is_a_usage_error(tmp_path: Path) -> None:
     assert "not the JSON of python -m bridge scan --json" in result.stderr
     missing = run_scan(str(tmp_path), "--baseline", str(tmp_path / "missing.json"))
     assert missing.returncode == 2 and "--baseline" in missing.stderr
+
+
+def test_green_classes_decorators_and_mere_mentions(tmp_path: Path) -> None:
+    # What the accuracy corpus taught: swift's RateLimitedIterator (a method
+    # wraps eventlet.sleep), ironic's @periodics.node_periodic (the wrapper
+    # inside a decorator sleeps), and isinstance() on a large class with one
+    # green method (not a use).
+    tree = write_tree(tmp_path, {
+        "lib/__init__.py": "",
+        "lib/limiter.py": """
+            import eventlet
+
+            class Limiter:
+                def wait(self):
+                    eventlet.sleep(1)
+
+            class Fast(Limiter):
+                pass
+
+            class Big:
+                def quiet(self):
+                    pass
+
+                def green(self):
+                    eventlet.sleep(0)
+
+            def periodic(spacing):
+                def decorator(fn):
+                    def wrapper(*args):
+                        eventlet.sleep(0)
+                        return fn(*args)
+                    return wrapper
+                return decorator
+        """,
+        "lib/made.py": "from lib.limiter import Fast\n\ndef run():\n    return Fast()\n",
+        "lib/decorated.py": """
+            from lib import limiter
+
+            @limiter.periodic(5)
+            def job():
+                pass
+        """,
+        "lib/mentions.py": """
+            from lib.limiter import Big
+
+            def check(obj):
+                return isinstance(obj, Big)
+        """,
+    })  # fmt: skip
+    modules = by_path(_scan.scan(tree))
+    made = modules["lib/made.py"].shim_uses[0].chain
+    assert made[:3] == ["lib/made.py", "lib/limiter.py:Fast", "lib/limiter.py:Limiter"]
+    assert made[-1] == "eventlet.sleep"
+    decorated = modules["lib/decorated.py"].shim_uses[0].chain
+    assert decorated == ["lib/decorated.py", "lib/limiter.py:periodic", "eventlet.sleep"]
+    assert modules["lib/mentions.py"].status == "other"
