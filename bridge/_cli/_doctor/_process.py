@@ -50,19 +50,19 @@ def user_modules() -> list[tuple[str, Any]]:
     ]
 
 
-# (module, attribute) that monkey_patch() replaces -> (__module__, __name__) of
-# the blocking original, as a module that imported it before the patch holds it.
-_PATCHED_NAMES = {
-    ("time", "sleep"): ("time", "sleep"),
-    ("socket", "socket"): ("socket", "socket"),
-    ("socket", "create_connection"): ("socket", "create_connection"),
-    ("select", "select"): ("select", "select"),
-    ("subprocess", "Popen"): ("subprocess", "Popen"),
-    ("subprocess", "check_output"): ("subprocess", "check_output"),
-    ("subprocess", "call"): ("subprocess", "call"),
-    ("threading", "Lock"): ("_thread", "allocate_lock"),
-    ("queue", "Queue"): ("queue", "Queue"),
-}
+# Names that monkey_patch() replaces, as a module that imported them before
+# the patch may still hold them.
+_PATCHED_NAMES = (
+    ("time", "sleep"),
+    ("socket", "socket"),
+    ("socket", "create_connection"),
+    ("select", "select"),
+    ("subprocess", "Popen"),
+    ("subprocess", "check_output"),
+    ("subprocess", "call"),
+    ("threading", "Lock"),
+    ("queue", "Queue"),
+)
 
 
 def _in_stdlib(file: str | None) -> bool:
@@ -75,25 +75,34 @@ def _in_stdlib(file: str | None) -> bool:
     return path.startswith(stdlib + os.sep) and "-packages" + os.sep not in path
 
 
+def _signature(value: object) -> tuple[str, str]:
+    return (str(getattr(value, "__module__", "")), str(getattr(value, "__name__", "")))
+
+
 def late_patching() -> list[Finding]:
-    """Service modules holding the blocking original of a name monkey_patch() replaced."""
+    """Service modules holding the blocking original of a name monkey_patch() replaced.
+
+    The original is told by its ``(__module__, __name__)``, read from
+    eventlet's unpatched copy of the module: ``threading.Lock`` is
+    ``_thread.allocate_lock`` up to 3.12 and the ``_thread.lock`` class on
+    3.13.
+    """
+    from eventlet import patcher
+
+    # signature of a blocking original -> (module, attribute) it was taken from
     stale: dict[tuple[str, str], tuple[str, str]] = {}
-    for (module, attr), signature in _PATCHED_NAMES.items():
+    for module, attr in _PATCHED_NAMES:
         current = getattr(sys.modules.get(module), attr, None)
-        if (
-            current is not None
-            and (
-                getattr(current, "__module__", None),
-                getattr(current, "__name__", None),
-            )
-            != signature
-        ):
-            stale[signature] = (module, attr)  # patched: the original is now stale
+        try:
+            original = getattr(patcher.original(module), attr)
+        except (ImportError, AttributeError):
+            continue
+        if current is not None and _signature(current) != _signature(original):
+            stale[_signature(original)] = (module, attr)  # patched: the original is stale
     findings = []
     for name, module in user_modules():
         for attr, value in list(vars(module).items()):
-            held = (str(getattr(value, "__module__", "")), str(getattr(value, "__name__", "")))
-            patched = stale.get(held)
+            patched = stale.get(_signature(value))
             if patched is None or not callable(value):
                 continue
             if value is getattr(sys.modules[patched[0]], patched[1], None):
