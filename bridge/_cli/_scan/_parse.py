@@ -60,6 +60,13 @@ class ModuleFacts:
 
 
 _SKIP = (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop, ast.Constant)
+# Fields of expression nodes that never hold a name: contexts, operators,
+# identifiers, flags. The others (exprs, lists of them, keywords,
+# comprehensions) are walked; per node type, computed once.
+_NOT_CHILDREN = frozenset(
+    ("ctx", "op", "ops", "id", "attr", "arg", "kind", "conversion", "is_async", "type_comment")
+)
+_CHILDREN: dict[type, tuple[str, ...]] = {}
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _PORTALS = frozenset(("bridge.portal", "bridge._portal.portal"))
 _HUB_SELECT = frozenset(("eventlet.hubs.use_hub", "eventlet.hubs.hub.use_hub"))
@@ -246,6 +253,8 @@ class _Walker:
         while stack:
             node = stack.pop()
             t = type(node)
+            if t is ast.Constant or node is None:  # None: a Dict's ** key
+                continue
             if t is ast.Name or t is ast.Attribute:
                 inner = node
                 while type(inner) is ast.Attribute:
@@ -276,13 +285,14 @@ class _Walker:
             elif t is ast.Lambda:
                 stack.append(node.body)
                 continue
-            for field in node._fields:
+            fields = _CHILDREN.get(t)
+            if fields is None:
+                fields = _CHILDREN[t] = tuple(f for f in t._fields if f not in _NOT_CHILDREN)
+            for field in fields:
                 value = getattr(node, field)
                 if type(value) is list:
-                    for item in value:
-                        if isinstance(item, ast.AST) and not isinstance(item, _SKIP):
-                            stack.append(item)
-                elif isinstance(value, ast.AST) and not isinstance(value, _SKIP):
+                    stack.extend(value)
+                elif value is not None:
                     stack.append(value)
 
     def hub_call(self, node: ast.Call, scope: str, cls: str) -> None:
