@@ -102,6 +102,12 @@ class Progress:
         self.out.write(f"\rscanned {done}/{self.total} files [{bar:<30}] {fraction:4.0%}")
         self.out.flush()
 
+    def note(self, text: str) -> None:
+        """Say what runs after the files are parsed (following names, the plan)."""
+        if self.out is not None and self.total:
+            self.out.write(text)
+            self.out.flush()
+
     def close(self, note: str = "") -> None:
         if self.out is not None and self.total:
             self.out.write(f"{note}\n")
@@ -145,6 +151,7 @@ def scan(root: Path, progress: TextIO | None = None, patched: bool | None = None
     finally:
         if collecting:
             gc.enable()
+    bar.note("; linking modules...")
     project = Project(facts)
     if patched is None:
         patched = any(f.uses for f in project.modules.values())
@@ -157,7 +164,7 @@ def scan(root: Path, progress: TextIO | None = None, patched: bool | None = None
         hub += hub_selections(project, module)
     order = plan(project, reports)
     modules = [reports[f.name] for f in facts if f.name in reports]
-    bar.close()
+    bar.close(" done")
     return ScanReport(
         str(root),
         modules,
