@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -602,3 +603,24 @@ def test_work_handed_over_after_asyncio_run_returned_waits_for_the_next_loop() -
     assert outcome == ["submitted"]
     with eventlet.Timeout(BOUND):
         assert ran.wait() == "ran"
+
+
+def test_due_timers_and_ready_work_run_in_deadline_order(hub_mode: RunInMode) -> None:
+    # eventlet keeps zero-delay work in its timer heap: a spawn made before a
+    # 1 ms timer runs before it, one made after the timer was due runs after,
+    # even when the hub next runs after both were due.
+    def scenario() -> list[str]:
+        order: list[str] = []
+        done = eventlet.event.Event()
+        eventlet.spawn(order.append, "spawned first")
+        hub().schedule_call_global(0.001, order.append, "timer due second")
+        held_until = time.monotonic() + 0.003
+        while time.monotonic() < held_until:
+            pass  # hold the hub: when it next runs, all of the above are due
+        eventlet.spawn(order.append, "spawned third")
+        hub().schedule_call_global(0.002, done.send)
+        with eventlet.Timeout(BOUND):
+            done.wait()
+        return order
+
+    assert hub_mode(scenario) == ["spawned first", "timer due second", "spawned third"]

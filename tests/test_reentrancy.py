@@ -86,9 +86,11 @@ import eventlet.hubs
 import logging
 
 # A filter on asyncio's own logger runs *inside* the making of the hub's loop.
-# What it schedules must run once the loop exists; a green-blocking call there
-# cannot wait for a loop that does not exist yet, and must say so.
+# What it schedules must run once the loop exists, in eventlet's order; a
+# green-blocking call there cannot wait for a loop that does not exist yet,
+# and must say so.
 done = eventlet.event.Event()
+order = []
 
 
 class Filter(logging.Filter):
@@ -96,8 +98,9 @@ class Filter(logging.Filter):
         if BLOCK:
             eventlet.sleep(0.001)
         else:
-            eventlet.spawn(done.send, "spawned from inside the loop's making")
-            eventlet.spawn_after(0.001, print, "timer from inside the loop's making")
+            eventlet.spawn(order.append, "spawned from inside the loop's making")
+            eventlet.spawn_after(0.001, order.append, "timer from inside the loop's making")
+            eventlet.spawn_after(0.002, done.send)
         return True
 
 
@@ -111,8 +114,8 @@ except RuntimeError as exc:
     eventlet.sleep(0)
 else:
     with eventlet.Timeout(10):
-        print(done.wait())
-    eventlet.sleep(0.01)
+        done.wait()
+    print(*order, sep="\\n")
 green_echo()
 print("hub works")
 """

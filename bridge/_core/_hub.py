@@ -330,7 +330,10 @@ class Hub(eventlet_asyncio_hub.Hub):
         # this handle wakes the loop for the earliest (see _arm).
         self._wakeup_handle: asyncio.TimerHandle | None = None
         self._wakeup_at = math.inf
-        self._ready: collections.deque[Callable[[], object]] = collections.deque()
+        # Zero-delay work, with the time it was made ready: eventlet keeps it
+        # in its timer heap, so a round runs it in deadline order with the
+        # delayed timers that are due (_round).
+        self._ready: collections.deque[tuple[float, Callable[[], object]]] = collections.deque()
         # True while a _drain is scheduled on self._loop and has not started.
         # Invariant: while _ready is not empty, a _drain is scheduled, or
         # rounds run in the dispatcher (not suspended) and schedule one when
@@ -419,7 +422,7 @@ class Hub(eventlet_asyncio_hub.Hub):
             timers=sum(
                 not getattr(item, "called", False)
                 for item in itertools.chain(
-                    self._ready,
+                    (item for _, item in self._ready),
                     (timer for _, timer in self.timers),
                     (timer for _, timer in self.next_timers),
                 )
@@ -689,10 +692,11 @@ class Hub(eventlet_asyncio_hub.Hub):
     def _round(self) -> int:
         """Run one round of eventlet's loop; return how many callbacks it ran.
 
-        eventlet's hubs run every timer due when a round starts (zero-delay
-        ones, i.e. every spawn and wake-up, included), then poll for I/O and
-        run the ready fds' callbacks, then start the next round: a
-        greenthread made ready during a round runs after that poll. Green
+        eventlet's hubs run every timer due when a round starts, in deadline
+        order (zero-delay ones, i.e. every spawn and wake-up, included, their
+        deadline being when they were made), then poll for I/O and run the
+        ready fds' callbacks, then start the next round: a greenthread made
+        ready during a round runs after that poll. Green
         code relies on it (a loopback reply that has arrived is seen before
         work made ready meanwhile: a retry loop of instant failures does not
         use up its budget before one round trip), so a round ends with a
@@ -701,21 +705,29 @@ class Hub(eventlet_asyncio_hub.Hub):
         callbacks of the I/O its next poll finds.
         """
         timers = self.timers
-        if self.next_timers:
-            self.prepare_timers()
-        done = 0
-        if timers and timers[0][0] <= self.clock():
-            done += self._fire_timers()
         ready = self._ready
-        for _ in range(len(ready)):
+        heappop = heapq.heappop
+        dispatch = self._dispatch
+        now = self.clock()
+        todo = len(ready)  # what is ready when the round starts: this round's
+        done = 0
+        while True:
             if self.next_timers:
                 # As each round of eventlet's own hubs does: timers cancelled
                 # since they were added never reach the heap.
                 self.prepare_timers()
-            if not ready:
-                break  # a mode change took the rest to another loop
-            item = ready.popleft()
-            exc_info = self._dispatch(item)
+            if timers and timers[0][0] <= now and not (todo and ready[0][0] < timers[0][0]):
+                timer = heappop(timers)[1]
+                if timer.called:
+                    self.timers_canceled -= 1
+                    continue
+                item = timer
+            elif todo and ready:  # (a mode change may have taken the rest away)
+                todo -= 1
+                item = ready.popleft()[1]
+            else:
+                break
+            exc_info = dispatch(item)
             if exc_info is not None:
                 self.squelch_timer_exception(item, exc_info)
             done += 1
@@ -723,23 +735,8 @@ class Hub(eventlet_asyncio_hub.Hub):
             done += self._poll_green()
         return done
 
-    def _fire_timers(self) -> int:
-        timers = self.timers
-        now = self.clock()
-        fired = 0
-        while timers and timers[0][0] <= now:
-            timer = heapq.heappop(timers)[1]
-            if timer.called:
-                self.timers_canceled -= 1
-                continue
-            exc_info = self._dispatch(timer)
-            if exc_info is not None:
-                self.squelch_timer_exception(timer, exc_info)
-            fired += 1
-        return fired
-
     def _make_ready(self, item: Callable[[], object]) -> None:
-        self._ready.append(item)
+        self._ready.append((self.clock(), item))
         if not self._drain_pending:
             loop = self._loop_now()
             if loop is not None:  # else the loop being made schedules the drain
@@ -879,7 +876,7 @@ class Hub(eventlet_asyncio_hub.Hub):
             BaseHub.timer_canceled(self, timer)
 
     def get_timers_count(self) -> int:
-        ready = sum(1 for item in self._ready if not getattr(item, "called", False))
+        ready = sum(1 for _, item in self._ready if not getattr(item, "called", False))
         return BaseHub.get_timers_count(self) + ready
 
     def _pending_work(self) -> bool:
