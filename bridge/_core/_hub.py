@@ -550,19 +550,18 @@ class Hub(eventlet_asyncio_hub.Hub):
             self._migrate(previous, loop)
 
     def _migrate(
-        self,
-        old: asyncio.AbstractEventLoop | None,
-        new: asyncio.AbstractEventLoop,
-        *,
-        unwatch_old: bool = True,
+        self, old: asyncio.AbstractEventLoop | None, new: asyncio.AbstractEventLoop
     ) -> None:
         if self._wakeup_handle is not None:
             self._wakeup_handle.cancel()
             self._wakeup_handle = None
         self._wakeup_at = math.inf
         self._arm(new)
-        if self._poller is not None:
-            self._watch_poller(new, unwatch_old=unwatch_old)
+        if self._poller is not None or self._armed:
+            self._watch_poller(new)
+            for fileno, armed in list(self._armed.items()):
+                if not armed:  # waits of a forked child: armed in the parent's poller
+                    self._rearm(fileno)
         if self._inbox:
             new.call_soon(self._drain_inbox)
         # A drain suspended in the old dispatcher no longer counts.
@@ -895,13 +894,13 @@ class Hub(eventlet_asyncio_hub.Hub):
         poller = self._poller = make_poller()
         return poller
 
-    def _watch_poller(self, loop: asyncio.AbstractEventLoop, *, unwatch_old: bool = True) -> None:
+    def _watch_poller(self, loop: asyncio.AbstractEventLoop) -> None:
         """Make the poller's fd a reader of ``loop`` (and of no other loop)."""
         old = self._poller_loop
         if old is loop:
             return
         fileno = (self._poller or self._make_poller()).fileno()
-        if old is not None and unwatch_old and not old.is_closed():
+        if old is not None and not old.is_closed():
             try:
                 old.remove_reader(fileno)
             except (OSError, ValueError, RuntimeError):
@@ -1027,8 +1026,24 @@ class Hub(eventlet_asyncio_hub.Hub):
         return found
 
     def notify_close(self, fileno: int) -> None:
-        """``fileno`` was closed: wake its waiters with ``IOClosed`` (eventlet
-        only does this when the number is reused)."""
+        """eventlet's hook, a no-op here as on eventlet's own hubs.
+
+        eventlet calls it from ``GreenFileIO.close()`` whether or not the
+        file was open: a second ``close()`` of a green pipe would wake the
+        waiters of whatever file has the number by then. Closes that really
+        closed an fd come to :meth:`fd_closed` instead.
+        """
+
+    def fd_closed(self, fileno: int) -> None:
+        """``fileno`` was just closed by green code: wake its waiters with ``IOClosed``.
+
+        eventlet does this only when it sees the number reused; without it, a
+        greenthread waiting on a socket that another greenthread closes
+        would wait forever (the kernel drops a closed fd from epoll silently).
+        Called by bridge's wrappers of ``GreenSocket.close`` and
+        ``GreenFileIO.close`` (``_eventlet_patches``), only for a close that
+        closed the fd.
+        """
         self._obsolete(fileno)
 
     # -- process events ------------------------------------------------------
@@ -1041,23 +1056,25 @@ class Hub(eventlet_asyncio_hub.Hub):
             self._enter_guest(loop)
 
     def _after_fork_in_child(self) -> None:
+        """Give up, untouched, what the child shares with its parent.
+
+        The poller's epoll instance, and the owner loop's, are the parent's
+        too: a registration changed here would change the parent's. So they
+        are only dropped (kept referenced, never closed: closing the loop
+        would unregister the parent's fds), and the child makes its own when
+        green code next needs them (``_migrate`` arms the waits again). Cheap,
+        as the child is often about to ``exec`` (uvloop's subprocesses run
+        these hooks).
+        """
+        _forked_away.append((self._poller, self._owner_loop, self._owner_greenlet, self._wakeup))
+        self._poller = self._poller_loop = None
+        for fileno in self._armed:
+            self._armed[fileno] = 0  # armed in the parent's poller only
         if self._guest:
-            return
-        old_loop, old_greenlet = self._loop, self._owner_greenlet
-        _forked_away.append((old_loop, old_greenlet, self._wakeup))
+            return  # forking while a guest loop runs is not supported (nor by asyncio)
         self._wakeup = None
-        if self._poller is not None:
-            # One epoll instance shared with the parent: our copy of its fd
-            # goes (the parent's registrations stay), the waits move to a new one.
-            self._poller.close()
-            self._poller = self._poller_loop = None
-            for fileno in list(self._armed):
-                del self._armed[fileno]
-                self._rearm(fileno)
         self._owner_loop = self._owner_greenlet = self._loop = None
         self.running = False
-        if old_loop is not None:
-            self._use_owner_loop()  # brings the timers, waits and ready work over
 
 
 WRONG_HUB_ADVICE = (
@@ -1086,6 +1103,12 @@ def current_hub() -> Hub:
 
 def _running_loop_hook(loop: asyncio.AbstractEventLoop | None) -> None:
     _set_running_loop(loop)
+    if _forking_thread == _real_threading.get_ident():
+        # asyncio's own fork handler (3.12+) clears the running loop in the
+        # child: that is no loop stopping, and the hub must not move (to a
+        # new loop, unregistering its reader from the loop it shares with
+        # the parent). _after_fork_in_child deals with the child.
+        return
     hub = getattr(_threadlocal, "hub", None)
     if isinstance(hub, Hub):
         hub._running_loop_changed(loop)
@@ -1104,7 +1127,24 @@ def _get_running_loop_hook() -> asyncio.AbstractEventLoop | None:
     return loop
 
 
+# The thread that is forking, from just before os.fork() until the hooks
+# after it have run, in the parent and in the child.
+_forking_thread: int | None = None
+
+
+def _before_fork() -> None:
+    global _forking_thread
+    _forking_thread = _real_threading.get_ident()
+
+
+def _after_fork_in_parent() -> None:
+    global _forking_thread
+    _forking_thread = None
+
+
 def _after_fork_in_child() -> None:
+    global _forking_thread
+    _forking_thread = None
     hub = getattr(_threadlocal, "hub", None)
     if isinstance(hub, Hub):
         hub._after_fork_in_child()
@@ -1118,7 +1158,13 @@ def _install() -> None:
         _get_running_loop_hook.__bridge_wrapped__ = _get_running_loop  # type: ignore[attr-defined]
         asyncio.events._get_running_loop = _get_running_loop_hook
         asyncio._get_running_loop = _get_running_loop_hook
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        # Registered after asyncio's (imported above): ours run first before
+        # a fork, and after asyncio's in the child.
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child,
+        )
     _native.install_hooks()
     _eventlet_patches.install(Hub)
 
