@@ -32,8 +32,8 @@ test-versions:
 	done
 
 lint: $(STAMP)
-	$(PY) -m ruff check bridge tests examples bench compat docs
-	$(PY) -m ruff format --check bridge tests examples bench compat docs
+	$(PY) -m ruff check bridge tests examples bench compat docs stress
+	$(PY) -m ruff format --check bridge tests examples bench compat docs stress
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
