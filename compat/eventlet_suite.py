@@ -47,7 +47,8 @@ Options: ``-k/--only EXPR`` passes a pytest ``-k`` expression (debugging a subse
 ``--keep-going`` runs the remaining hubs even after a hub's run broke (by default the script
 stops there); ``--json PATH`` writes per-hub counts and the regressions; ``--test-timeout``
 and ``--run-timeout`` set the two timeouts. Needs network access to PyPI only for the first
-download of a given eventlet version. Standard library only.
+download of a given eventlet version. Standard library only; what it shares with the
+libraries' gate (``compat/libs_suite.py``) is in ``compat/_gate.py``.
 
 Notes: the tests of ``tests/zmq_test.py`` (24) skip unless pyzmq is installed, and the
 database tests skip without their drivers and servers, as in a bare eventlet checkout.

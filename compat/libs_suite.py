@@ -140,6 +140,7 @@ class LibRun:
     """One library: its setup and its runs on each hub."""
 
     lib: Library
+    venv: Path | None = None
     install_s: float = 0.0
     broken: str = ""  # the setup broke: no hub ran
     runs: list[HubRun] = field(default_factory=list)
@@ -226,6 +227,10 @@ def hub_env(lib: Library, hub: str, probe_dir: Path) -> dict[str, str]:
         env.pop(var, None)
     env.update(lib.setenv)
     env["EVENTLET_HUB"] = hub
+    # tox picks a random hash seed per run; a fixed one makes stestr's split of the tests
+    # between its workers, and so the order each worker runs its tests in, the same from
+    # run to run: failures that depend on what ran before in the process then repeat.
+    env["PYTHONHASHSEED"] = "0"
     env["PYTHONPATH"] = str(PROBE)
     env["COMPAT_HUB_PROBE_DIR"] = str(probe_dir)
     return env
@@ -295,7 +300,7 @@ def watch(
     env: dict[str, str],
     log: Path,
     out: Path,
-    args: argparse.Namespace,
+    stall_timeout: float,
     deadline: float,
 ) -> tuple[int | None, float]:
     """Run stestr; return (exit status, or None if it stalled and was killed; stall length).
@@ -317,11 +322,11 @@ def watch(
                     pass
                 now = time.monotonic()
                 if now > deadline:
-                    raise Broken(f"the whole run took longer than {args.run_timeout} s")
+                    raise Broken("the whole run took longer than --run-timeout")
                 current = out.stat().st_size
                 if current != size:
                     size, last_change = current, now
-                elif now - last_change > args.stall_timeout:
+                elif now - last_change > stall_timeout:
                     return None, now - last_change
         finally:  # also reaps what the tests left running
             kill_session(proc)
@@ -352,33 +357,38 @@ def run_hub(lib: Library, venv: Path, sdist: Path, hub: str, run_dir: Path, args
         for attempt in range(MAX_RESUMES + 1):
             out = run_dir / f"{lib.slug}.{slug}.{attempt}.subunit"
             cmd = [stestr(venv), "run", "--subunit", *(load or selection)]
-            code, stalled = watch(cmd, src, env, run.log, out, args, deadline)
+            stall = args.stall_timeout or lib.stall_timeout
+            code, stalled = watch(cmd, src, env, run.log, out, stall, deadline)
+            cut_short = code is None
             for test_id, (status, message) in read_subunit(venv, out).items():
                 if status == "inprogress":
-                    why = (
+                    cut_short = True
+                    message = (
                         f"hung: no test finished for {stalled:.0f} s, killed"
                         if code is None
-                        else ("did not finish: its worker process died")
+                        else "did not finish: its stestr worker process died"
                     )
-                    message = why
                 run.results[test_id] = CaseResult(_STATUS.get(status, "failed"), message)
-            if code is not None:
-                if code not in (0, 1):
-                    raise Broken(f"stestr exited with status {code} (log: {rel(run.log)})")
+            if code is not None and code not in (0, 1):
+                raise Broken(f"stestr exited with status {code} (log: {rel(run.log)})")
+            if not cut_short:
                 break
+            # A hung test (killed) or a dead worker left the rest of its worker's share of
+            # the tests unrun: run those in a new stestr run.
             remaining = [t for t in list_tests(venv, src, env, selection) if t not in run.results]
-            print(
-                f"[{lib.name}] [{hub}] no test finished for {stalled:.0f} s: killed; "
-                f"{len(remaining)} tests left to run",
-                flush=True,
+            what = (
+                f"no test finished for {stalled:.0f} s: killed"
+                if code is None
+                else ("a worker process died")
             )
+            print(f"[{lib.name}] [{hub}] {what}; {len(remaining)} tests left to run", flush=True)
             if not remaining:
                 break
             listing = run_dir / f"{lib.slug}.{slug}.{attempt + 1}.load"
             listing.write_text("".join(f"{t}\n" for t in remaining))
             load = ["--load-list", str(listing)]
         else:
-            raise Broken(f"more than {MAX_RESUMES} hangs; stopped")
+            raise Broken(f"cut short more than {MAX_RESUMES} times (hangs, dead workers)")
         if not run.results:
             raise Broken("no test ran")
         run.hub_class = str(info["hub"])
@@ -406,6 +416,38 @@ def check_probes(probe_dir: Path, expected: str) -> None:
     if others:
         found = ", ".join(f"{h} in {n} processes" for h, n in others.items())
         raise Broken(f"EVENTLET_HUB names {expected}, but the run used {found}")
+
+
+# Pinned by the gate itself (eventlet: the version installed here) or by this checkout.
+_NOT_CONSTRAINED = {"eventlet", "greenlet", "eventlet-asyncio-bridge", "pip", "setuptools"}
+
+
+def write_constraints(venvs: list[Path]) -> None:
+    """Pin what the libraries' venvs resolved to, for reproducible installs in CI."""
+    pins: dict[str, str] = {}
+    for venv in venvs:
+        proc = subprocess.run(
+            [str(venv_python(venv)), "-m", "pip", "freeze", "--exclude-editable"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        for line in proc.stdout.splitlines():
+            name, sep, version = line.partition("==")
+            key = re.sub(r"[-_.]+", "-", name).lower()
+            if sep and key not in _NOT_CONSTRAINED:
+                pins.setdefault(key, f"{key}=={version}")
+    lines = [
+        "# Versions for the libraries' test venvs (compat/libs_suite.py), the part of OpenStack's",
+        "# upper-constraints the gate needs (OpenStack's own file is not reachable from here).",
+        "# Made by: .venv/bin/python compat/libs_suite.py --write-constraints ...: the union of",
+        f"# `pip freeze` of the libraries' venvs, resolved from PyPI on {utc_now()}.",
+        "# eventlet (the version installed for this checkout) and greenlet are pinned elsewhere.",
+        *sorted(pins.values()),
+    ]
+    CONSTRAINTS.write_text("\n".join(lines) + "\n")
+    print(f"wrote {rel(CONSTRAINTS)} ({len(pins)} pins)")
 
 
 # ---------------------------------------------------------------------------- baselines
@@ -513,6 +555,10 @@ def print_library(result: LibRun) -> None:
     if result.known_passing:
         title = "known regressions that PASS now: remove them from `known` in compat/libraries.py"
         print_tests(title, result.known_passing)
+        for cause in sorted({lib.known[t] for t in result.known_passing}):
+            listed = [t for t, c in lib.known.items() if c == cause]
+            if all(t in result.known_passing for t in listed):
+                print(f"  every test listed for [{cause}] passes: the cause looks fixed")
     if result.not_run:
         title = f"(info, not gated) pass on epolls, skipped or not run on {BRIDGE_HUB}"
         print_tests(title, result.not_run)
@@ -612,9 +658,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--stall-timeout",
         type=int,
-        default=120,
+        default=0,
         metavar="S",
-        help="kill a run in which no test finished for S seconds (its running tests fail)",
+        help="kill a run in which no test finished for S seconds (its running tests fail); "
+        "default: each library's own (compat/libraries.py)",
+    )
+    parser.add_argument(
+        "--write-constraints",
+        action="store_true",
+        help=f"write {CONSTRAINTS.name} from the venvs of the libraries run",
     )
     parser.add_argument(
         "--run-timeout", type=int, default=1800, metavar="S", help="per library and hub"
@@ -634,7 +686,7 @@ def run_library(lib: Library, eventlet_version: str, args: argparse.Namespace) -
     try:
         sdist = fetch_sdist(lib.name, lib.version)
         with_tree = unpack_tree(sdist, run_dir / "install")
-        venv = prepare_venv(lib, with_tree, eventlet_version, run_dir / "install.log")
+        venv = result.venv = prepare_venv(lib, with_tree, eventlet_version, run_dir / "install.log")
     except Broken as exc:
         result.broken = str(exc)
         return result
@@ -683,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"[{lib.name}] not writing its baseline: the epolls run did not complete")
     print_summary(results)
+    if args.write_constraints:
+        write_constraints([r.venv for r in results if r.venv is not None])
 
     broken = [r.lib.name for r in results if r.broken or any(run.broken for run in r.runs)]
     regressions = sum(len(r.regressions) for r in results)
