@@ -106,7 +106,7 @@ BASELINES = COMPAT_DIR / "baselines"
 CONSTRAINTS = COMPAT_DIR / "libs-constraints.txt"
 PROBE = COMPAT_DIR / "_probe"
 SUBUNIT_READER = COMPAT_DIR / "_subunit_results.py"
-MAX_RESUMES = 8  # hangs tolerated per run before it counts as broken
+MAX_RESUMES = 8  # hangs or dead workers tolerated per run before it counts as broken
 
 # Run in the sdist tree with the venv's interpreter and the run's environment: imports the
 # suite's tests package the way stestr's workers will, then asks eventlet for its hub.
@@ -253,6 +253,8 @@ def preflight(lib: Library, venv: Path, src: Path, env: dict[str, str]) -> dict[
         raise Broken(f"unexpected pre-flight output: {proc.stdout[-300:]!r}") from None
     if not Path(str(info["tests"])).resolve().is_relative_to(src.resolve()):
         raise Broken(f"{lib.tests_package} is imported from {info['tests']}, not the sdist tree")
+    if info["eventlet"] != installed_version("eventlet"):
+        raise Broken(f"the venv has eventlet {info['eventlet']}, not the one installed here")
     bridge = info.get("bridge")
     if bridge and not Path(str(bridge)).resolve().is_relative_to(ROOT):
         raise Broken(f"bridge is imported from {bridge}, not from this checkout")
@@ -332,7 +334,9 @@ def watch(
             kill_session(proc)
 
 
-def run_hub(lib: Library, venv: Path, sdist: Path, hub: str, run_dir: Path, args) -> HubRun:
+def run_hub(
+    lib: Library, venv: Path, sdist: Path, hub: str, run_dir: Path, args: argparse.Namespace
+) -> HubRun:
     slug = hub.replace(":", "_")
     run = HubRun(hub, run_dir / f"{lib.slug}.{slug}.log")
     probe_dir = run_dir / f"{lib.slug}.{slug}.probe"
