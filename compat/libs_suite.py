@@ -396,15 +396,16 @@ def run_hub(
         if not run.results:
             raise Broken("no test ran")
         run.hub_class = str(info["hub"])
-        check_probes(probe_dir, run.hub_class)
+        processes = check_probes(probe_dir, run.hub_class)
+        print(f"[{lib.name}] [{hub}] hub check: {processes} test processes used {run.hub_class}")
     except Broken as exc:
         run.broken = str(exc)
     run.duration = time.monotonic() - start
     return run
 
 
-def check_probes(probe_dir: Path, expected: str) -> None:
-    """Every process of the run that made a hub made `expected`.
+def check_probes(probe_dir: Path, expected: str) -> int:
+    """Every process of the run that made a hub made `expected`; returns how many did.
 
     :raises Broken: a process used another hub, or no process reported one.
     """
@@ -419,7 +420,11 @@ def check_probes(probe_dir: Path, expected: str) -> None:
     others = {h: n for h, n in used.items() if h != expected}
     if others:
         found = ", ".join(f"{h} in {n} processes" for h, n in others.items())
-        raise Broken(f"EVENTLET_HUB names {expected}, but the run used {found}")
+        raise Broken(
+            f"the pre-flight made {expected} for EVENTLET_HUB, but the run used {found}: "
+            "something selects a hub in code"
+        )
+    return used[expected]
 
 
 # Pinned by the gate itself (eventlet: the version installed here) or by this checkout.
@@ -630,7 +635,7 @@ def choose(spec: str) -> list[Library]:
     unknown = [n for n in names if n not in LIBRARIES]
     if unknown:
         known = ", ".join(LIBRARIES)
-        raise SystemExit(f"libs_suite.py: unknown library {', '.join(unknown)}; known: {known}")
+        raise ValueError(f"unknown library {', '.join(unknown)}; known: {known}, all, ci")
     return [LIBRARIES[n] for n in names]
 
 
@@ -676,6 +681,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--run-timeout", type=int, default=1800, metavar="S", help="per library and hub"
     )
     args = parser.parse_args(argv)
+    try:
+        args.libraries = choose(args.libs)
+    except ValueError as exc:
+        parser.error(str(exc))
     if len(set(args.hubs)) != len(args.hubs):
         parser.error("a hub is named twice")
     if args.write_baseline and (REFERENCE_HUB not in args.hubs or args.filter):
@@ -711,7 +720,7 @@ def run_library(lib: Library, eventlet_version: str, args: argparse.Namespace) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    libs = choose(args.libs)
+    libs: list[Library] = args.libraries
     if args.list:
         for lib in LIBRARIES.values():
             ci = "CI" if lib.ci else "not in CI"
