@@ -213,7 +213,8 @@ LIBRARIES: dict[str, Library] = {
             setenv={"PYTHONDONTWRITEBYTECODE": "1"},
             tests_package="oslo_messaging.tests",
             how="tox.ini's py3 env runs `stestr run --slowest` (test_path ./oslo_messaging/tests; "
-            "the functional tests skip without a broker URL in the environment).",
+            "the functional tests skip without a broker URL in the environment). Servers "
+            "default to the eventlet executor when thread is monkey-patched, as here.",
         ),
     )
 }
