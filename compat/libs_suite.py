@@ -724,7 +724,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for lib in LIBRARIES.values():
             ci = "CI" if lib.ci else "not in CI"
-            print(f"{lib.name} {lib.version} ({ci}): {lib.why}")
+            print(f"{lib.name} {lib.version} ({ci})")
+            for label, text in (("why", lib.why), ("how", lib.how)):
+                print(
+                    textwrap.fill(text, 96, initial_indent=f"  {label}: ", subsequent_indent="    ")
+                )
+            print(f"  excluded: {len(lib.excluded)}, known regressions: {len(lib.known)}")
         return 0
     try:
         eventlet_version = installed_version("eventlet")
