@@ -75,7 +75,9 @@ CAUSES: dict[str, Cause] = {
         "in general any failure to make a loop), the flag stays set, no drain is scheduled "
         "ever again, and every later spawn, switch or sleep in that process waits forever. "
         "In oslo.log's suite the tests that run after a RecursionError in the same stestr "
-        "worker hang until the gate kills the run (and resumes the remaining tests).",
+        "worker hang until the gate kills the run (and resumes the remaining tests); a worker "
+        "whose tests all finished hangs at exit too, when logging.shutdown() takes the "
+        "handlers' green locks.",
         repro="compat/repro/failed_loop_start_stalls_hub.py",
     ),
 }
