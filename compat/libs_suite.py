@@ -174,6 +174,7 @@ def prepare_venv(lib: Library, src: Path, eventlet_version: str, log: Path) -> P
         eventlet_version,
         requirements.read_text() if requirements.is_file() else "",
         CONSTRAINTS.read_text() if CONSTRAINTS.is_file() else "",
+        (ROOT / "pyproject.toml").read_text(),  # this checkout's own dependencies
         *lib.extra_requirements,
     ]
     key = hashlib.sha256("\0".join(inputs).encode()).hexdigest()
@@ -193,16 +194,19 @@ def prepare_venv(lib: Library, src: Path, eventlet_version: str, log: Path) -> P
         install += ["-c", str(CONSTRAINTS)]
     steps.append(install + list(lib.extra_requirements))
     with log.open("w") as out:
-        for cmd in steps:
-            out.write(f"$ {shlex.join(cmd)}\n")
-            out.flush()
-            try:
-                proc = subprocess.run(
-                    cmd, stdout=out, stderr=subprocess.STDOUT, timeout=1200, cwd=src
-                )
-            except subprocess.TimeoutExpired:
-                raise Broken(f"installing the test venv timed out (log: {rel(log)})") from None
-            if proc.returncode != 0:
+        for cmd, tries in ((steps[0], 1), (steps[1], 2)):  # a second try for a network hiccup
+            for _ in range(tries):
+                out.write(f"$ {shlex.join(cmd)}\n")
+                out.flush()
+                try:
+                    proc = subprocess.run(
+                        cmd, stdout=out, stderr=subprocess.STDOUT, timeout=1200, cwd=src
+                    )
+                except subprocess.TimeoutExpired:
+                    raise Broken(f"installing the test venv timed out (log: {rel(log)})") from None
+                if proc.returncode == 0:
+                    break
+            else:
                 raise Broken(f"installing the test venv failed (log: {rel(log)})")
     stamp.write_text(key + "\n")
     return venv
