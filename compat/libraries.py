@@ -97,45 +97,6 @@ def _known(prefix: str, block: str) -> dict[str, str]:
     return known
 
 
-# The oslo.log tests that fail on bridge.hub today, by cause, as the gate runs them
-# (PYTHONHASHSEED=0, so stestr splits and orders the tests the same way every run; which
-# test is the first to make the hub's loop in each worker depends on that order).
-_OSLO_LOG_KNOWN = """
-[logging-reenters-hub]
-test_custom_loghandler.CustomLogHandlerTestCase.test_log
-test_log.ContextFormatterTestCase.test_can_process_strings
-test_log.ContextFormatterTestCase.test_context_is_taken_from_tls_variable
-test_log.ContextFormatterTestCase.test_contextual_information_is_imparted_to_3rd_party_log_records
-test_log.ContextFormatterTestCase.test_contextualized_log
-test_log.ContextFormatterTestCase.test_debugging_log
-test_log.ContextFormatterTestCase.test_dict_args_with_unicode
-test_log.ContextFormatterTestCase.test_exception_logging
-test_log.ContextFormatterTestCase.test_exception_logging_format_string
-test_log.ContextFormatterTestCase.test_global_request_id_logging
-test_log.ContextFormatterTestCase.test_message_logging
-test_log.ContextFormatterTestCase.test_message_logging_3rd_party_log_records
-test_log.ContextFormatterTestCase.test_no_exception_logging_format_string
-test_log.ContextFormatterTestCase.test_rfc5424_isotime_format
-test_log.ContextFormatterTestCase.test_rfc5424_isotime_format_no_microseconds
-test_log.ContextFormatterTestCase.test_skip_logging_builtin_exceptions
-test_log.ContextFormatterTestCase.test_uncontextualized_log
-test_log.ContextFormatterTestCase.test_unicode_conversion_in_adapter
-test_log.ContextFormatterTestCase.test_unicode_conversion_in_formatter
-test_log.ContextFormatterTestCase.test_user_identity_logging
-test_log.ContextFormatterTestCase.test_user_identity_logging_set_format
-test_log.DomainTestCase.test_domain_in_log_msg
-test_log.FancyRecordTestCase.test_fancy_key_in_log_msg
-test_log.FancyRecordTestCase.test_instance_key_in_log_msg
-test_log.FancyRecordTestCase.test_resource_key_dict_in_log_msg
-test_log.FancyRecordTestCase.test_resource_key_in_log_msg
-test_log.FancyRecordTestCase.test_unsupported_key_in_log_msg
-[stuck-drain-after-failed-loop]
-test_log.ExceptionLoggingTestCase.test_excepthook_logs_exception
-test_log.ExceptionLoggingTestCase.test_rfc5424_isotime_format
-test_log.FluentFormatterTestCase.test_exception
-test_log.FluentFormatterTestCase.test_json_exception
-"""
-
 LIBRARIES: dict[str, Library] = {
     lib.name: lib
     for lib in (
@@ -156,7 +117,6 @@ LIBRARIES: dict[str, Library] = {
                 "oslo_log.tests.unit.test_log.LogConfigTestCase"
                 ".test_log_config_append_unreadable": _ROOT,
             },
-            known=_known("oslo_log.tests.unit.", _OSLO_LOG_KNOWN),
         ),
         Library(
             name="futurist",
