@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import queue as stdlib_queue
 from collections.abc import Callable
+from queue import Empty, Full
 
 import eventlet
 import greenlet
 import pytest
 
 import bridge
+from bridge._core._hub import current_hub
 from bridge._sync import BoundedSemaphore  # not exported from bridge yet
 
 from .conftest import RunInMode
@@ -475,3 +477,70 @@ def test_join_of_a_queue_with_nothing_unfinished_returns_at_once() -> None:
         await q.join()
 
     asyncio.run(main())
+
+
+def test_green_waiter_woken_in_the_round_its_timeout_expires_takes_the_permit() -> None:
+    # threading's answer: a wake-up that came in time wins over the timeout.
+    async def main() -> tuple[bool, bool]:
+        sem = bridge.Semaphore(0)
+        green = eventlet.spawn(sem.green.acquire, True, BOUND)
+        while not sem.statistics().waiters:
+            await asyncio.sleep(0)
+        # What the timeout= timer calls when it expires (white box: a real
+        # timer cannot be made to expire in a chosen round), queued in the
+        # hub's round before the wake-up.
+        (waiter,) = sem._permits._waiters._waiters
+        current_hub().schedule_call_global(0, waiter.time_out)
+        sem.release()
+        return await asyncio.wait_for(green, BOUND), sem.locked()
+
+    assert asyncio.run(main()) == (True, True)
+
+
+def test_newcomers_do_not_take_what_was_set_aside_for_a_woken_waiter() -> None:
+    async def main() -> list[object]:
+        seen: list[object] = []
+        sem = bridge.Semaphore(0)
+        acquirer = asyncio.ensure_future(sem.acquire())
+        q: bridge.Queue[int] = bridge.Queue(maxsize=1)
+        q.put_nowait(0)
+        putter = asyncio.ensure_future(q.put(1))
+        getter_q: bridge.Queue[int] = bridge.Queue()
+        getter = asyncio.ensure_future(getter_q.get())
+        await asyncio.sleep(0)  # all three parked
+        sem.release()
+        seen.append(sem.green.acquire(blocking=False))  # the permit is the acquirer's
+        seen.append(q.get_nowait())  # the room is the putter's...
+        for put_nowait, full in [(q.put_nowait, asyncio.QueueFull), (q.green.put_nowait, Full)]:
+            with pytest.raises(full):
+                put_nowait(2)
+        getter_q.put_nowait(3)  # ...and the item is the getter's
+        for get_nowait, empty in [
+            (getter_q.get_nowait, asyncio.QueueEmpty),
+            (getter_q.green.get_nowait, Empty),
+        ]:
+            with pytest.raises(empty):
+                get_nowait()
+        await asyncio.wait_for(asyncio.gather(acquirer, putter), BOUND)
+        seen.append(await asyncio.wait_for(getter, BOUND))
+        seen.append(q.get_nowait())
+        return seen
+
+    assert asyncio.run(main()) == [False, 0, 3, 1]
+
+
+def test_a_task_cancelled_while_parked_is_skipped_by_the_next_wake_up() -> None:
+    # Its future is cancelled at once, the task runs later: the permit must
+    # not wait for it (asyncio.Lock skips cancelled waiters the same way).
+    async def main() -> tuple[bool, bool]:
+        sem = bridge.Semaphore(0)
+        cancelled = asyncio.ensure_future(sem.acquire())
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        sem.release()
+        newcomer = sem.green.acquire(blocking=False)
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(cancelled, BOUND)
+        return newcomer, sem.locked()
+
+    assert asyncio.run(main()) == (True, True)
