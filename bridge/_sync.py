@@ -98,7 +98,8 @@ NONBLOCKING_TIMEOUT_ADVICE = (
 class SyncStatistics:
     """A snapshot of a primitive, from its ``statistics()`` method.
 
-    :ivar waiters: parked waiters, of both worlds (for a Queue: getters).
+    :ivar waiters: parked waiters not woken yet, of both worlds (for a Queue:
+        getters).
     :ivar green_waiters: how many of them are greenthreads.
     """
 
@@ -376,11 +377,12 @@ class _Permits:
         self,
         value: int,
         bound: int | None = None,
-        over_release: Callable[[], Exception] = lambda: BridgeInternalError("unbounded"),
+        over_release: Callable[[], Exception] | None = None,
     ) -> None:
         self._value = value
         self._bound = bound  # None: unbounded
-        self._over_release = over_release
+        # What a release past the bound raises (each primitive says it its way).
+        self._over_release = over_release or _lock_over_release
         self._waiters = _WaitQueue(self._wake)
 
     def _wake(self) -> None:

@@ -22,7 +22,9 @@ that still waits.
 
 Profiles: ``BRIDGE_HYPOTHESIS_PROFILE=ci`` (the default: fixed seeds, so CI
 runs are reproducible, about a second per machine and hub mode), ``dev``
-(random, about as long), ``soak`` (random, long: for local soak runs).
+(random, about as long), ``soak`` (random, long: for local soak runs, as
+``BRIDGE_HYPOTHESIS_PROFILE=soak pytest tests/test_sync_stateful.py -o
+timeout=0``).
 """
 
 from __future__ import annotations
@@ -84,6 +86,10 @@ if PROFILE_NAME not in PROFILES:
     )
 PROFILE = PROFILES[PROFILE_NAME]
 
+
+# How long a guest-mode run may take: under the 60 s test timeout, except for
+# soak runs (run them with -o timeout=0).
+GUEST_BOUND = 6 * 3600 if PROFILE_NAME == "soak" else 55
 
 # Shrinking a failure took up to 150 s in trials, past the 60 s test timeout,
 # which then ends the whole run with a stack dump instead of the failing
@@ -918,10 +924,10 @@ MACHINES = [LockMachine, SemaphoreMachine, BoundedSemaphoreMachine, EventMachine
 
 
 def run_guest(fn: Callable[[], None]) -> None:
-    """conftest's guest mode, with room for hypothesis to shrink a failure (~25 s)."""
+    """conftest's guest mode, with room for hypothesis to shrink a failure."""
 
     async def main() -> None:
-        await asyncio.wait_for(eventlet.spawn(fn), timeout=55)
+        await asyncio.wait_for(eventlet.spawn(fn), timeout=GUEST_BOUND)
 
     asyncio.run(main())
 
