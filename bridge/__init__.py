@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bridge._handles import spawn_async as spawn_async
     from bridge._portal import has_portal as has_portal
     from bridge._portal import portal as portal
+    from bridge._sync import BoundedSemaphore as BoundedSemaphore
     from bridge._sync import Event as Event
     from bridge._sync import Lock as Lock
     from bridge._sync import Queue as Queue
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 # Public name -> the module that defines it (None: the name is a submodule).
 _SOURCES: dict[str, str | None] = {
     "BlockingCallError": "bridge._errors",
+    "BoundedSemaphore": "bridge._sync",
     "BlockingDetector": "bridge._blocking",
     "BridgeInternalError": "bridge._errors",
     "Event": "bridge._sync",
@@ -61,6 +63,7 @@ _SOURCES: dict[str, str | None] = {
 __all__ = (
     "BlockingCallError",
     "BlockingDetector",
+    "BoundedSemaphore",
     "BridgeInternalError",
     "Event",
     "Lock",

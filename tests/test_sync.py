@@ -12,8 +12,8 @@ import greenlet
 import pytest
 
 import bridge
+from bridge import BoundedSemaphore
 from bridge._core._hub import current_hub
-from bridge._sync import BoundedSemaphore  # not exported from bridge yet
 
 from .conftest import RunInMode
 

@@ -53,8 +53,8 @@ from hypothesis.stateful import (
 )
 
 import bridge
+from bridge import BoundedSemaphore
 from bridge._core._hub import current_hub
-from bridge._sync import BoundedSemaphore
 
 from .conftest import run_owner
 
