@@ -37,7 +37,7 @@ from typing import Any, ParamSpec, TypeVar
 import greenlet
 
 from bridge._carriers import Carrier, Failed, take_carrier
-from bridge._core._hub import Hub, _get_running_loop, _getcurrent, current_hub, let_go
+from bridge._core._hub import Hub, _getcurrent, current_hub, let_go
 from bridge._errors import BlockingCallError
 
 __all__ = ("await_", "to_async", "to_green")
@@ -247,14 +247,18 @@ class _GreenWaiter:
         task = _current_task(loop)
         if task is not None:
             _leave_task(loop, task)
+        hub = self.hub
         try:
-            exc_info = self.hub._dispatch(self.current.switch)
+            exc_info = hub._dispatch(self.current.switch)
+            if exc_info is not None:
+                hub.squelch_generic_exception(exc_info)
+                let_go(exc_info)
+                exc_info = None
+            if hub._requests:  # outside the task, as the greenthread was
+                hub._serve_requests()
         finally:
             if task is not None:
                 _enter_task(loop, task)
-        if exc_info is not None:
-            self.hub.squelch_generic_exception(exc_info)
-            let_go(exc_info)
         return not self.interrupted
 
     def settle_from(self, future: asyncio.Future[Any]) -> None:
@@ -323,44 +327,49 @@ async def _report_to(waiter: _GreenWaiter, coro: Awaitable[T]) -> T | None:
 def _start_task(
     hub: Hub, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
 ) -> asyncio.Task[T]:
-    """A task for ``coro``, whose first step runs now, in the calling greenthread, if it can.
+    """A task for ``coro``, whose first step runs now, in the dispatcher, if it can.
 
     Why: waiting for the loop to run the step costs a loop iteration (a
-    selector poll), more than the rest of a crossing; a coroutine that
-    finishes without suspending then costs none, as with asyncio's eager
-    tasks (which 3.12+ uses here, when the loop has no task factory). The
-    calling greenthread stands in for the dispatcher meanwhile
-    (``Hub._stand_in``), so the step behaves as on the loop: green-blocking
-    calls in it raise :exc:`BlockingCallError`.
+    selector poll), more than the rest of a crossing; handing the step to
+    the dispatcher (``Hub._run_in_dispatcher``) costs two greenlet switches,
+    and a coroutine that finishes without suspending then costs no loop
+    iteration at all, as with asyncio's eager tasks (which 3.12+ uses there,
+    when the loop has no task factory). The step runs in the loop's greenlet,
+    as every later step does.
 
-    Not while another task is current (the caller is a portal's greenlet,
-    or runs inside a task's step): asyncio runs one task at a time. Nor for
-    one start in ``_EAGER_BUDGET``, so that ``await_`` stays a schedule point
-    now and then. A loop's task factory is honoured, and a factory that
-    starts tasks eagerly (``asyncio.eager_task_factory``) does so only in
-    the stand-in.
+    Not when the dispatcher is not at hand (green main before the owner loop
+    first ran), nor while another task is current (asyncio runs one task at
+    a time), nor for one start in ``_EAGER_BUDGET``, so that ``await_`` stays
+    a schedule point now and then. A loop's task factory is honoured.
     """
-    if _get_running_loop() is not loop or _current_task(loop) is not None:
-        # Not on the loop: the step must wait for it, whatever the loop's task
-        # factory would do (asyncio.eager_task_factory would run it right here).
+    if not hub._can_run_in_dispatcher() or _current_task(loop) is not None:
+        # The step must wait for the loop, whatever the loop's task factory
+        # would do (asyncio.eager_task_factory would run it right here).
         # What loop.create_task makes without a factory; in a copy of the context.
         return asyncio.Task(coro, loop=loop)
+    context = contextvars.copy_context()  # the caller's: the task is made in the dispatcher
     hub._eager_starts += 1
     if hub._eager_starts % _EAGER_BUDGET == 0:
         # A greenthread awaiting coroutines that never suspend would never
         # switch away: once in a while, the step waits for the loop instead
-        # (unless the loop's task factory starts tasks eagerly: then it runs
-        # here, still standing in for the dispatcher).
-        return hub._stand_in(loop.create_task, coro)
-    return hub._stand_in(_create_and_step, loop, coro)
+        # (unless the loop's task factory starts tasks eagerly: then in the
+        # dispatcher).
+        if loop.get_task_factory() is None:
+            return _create_task(loop, coro, context)
+        return hub._run_in_dispatcher(_create_task, loop, coro, context)
+    return hub._run_in_dispatcher(_create_and_step, loop, coro, context)
 
 
 def _create_and_step(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context
 ) -> asyncio.Task[T]:
+    """In the dispatcher: a task for ``coro``, its first step taken if no task is current."""
+    if _current_task(loop) is not None:
+        return _create_task(loop, coro, context)
     if sys.version_info >= (3, 12) and loop.get_task_factory() is None:
-        return asyncio.Task(coro, loop=loop, eager_start=True)  # any loop, uvloop too
-    task = loop.create_task(coro)
+        # any loop, uvloop too
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
+    task = _create_task(loop, coro, context)
     # The stdlib loop's ready queue: create_task has just put the step there
     # (unless a task factory did otherwise). Other loops (uvloop) keep theirs.
     ready = getattr(loop, "_ready", None)

@@ -26,7 +26,11 @@ greenlet:
 
 When green code in the portal greenlet blocks, the hub's ``switch()`` sees a
 portal greenlet (``Hub._portals``) and, instead of going to the hub, hands the
-shim a future to await: the task is suspended. eventlet wakes the greenlet
+shim a future to await: the task is suspended. The same holds in a greenlet
+that the coroutine made and switched to (SQLAlchemy's asyncio extension runs
+sync code that way, under ``run_sync`` and in event hooks): the hub finds the
+portal among its ancestors, and the shim resumes *that* greenlet
+(``PortalState.blocked``), not the portal greenlet. eventlet wakes the greenlet
 the way it wakes any greenthread (``greenlet.switch(value)`` or ``throw``),
 from the dispatcher, outside the task's step; the portal greenlet then only
 settles that future and switches back to the dispatcher. When the task runs
@@ -95,7 +99,7 @@ def portal(afn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]
 def has_portal() -> bool:
     """True when called (directly or from green code) inside a portal's coroutine."""
     hub = current_hub()
-    return greenlet.getcurrent() in hub._portals
+    return isinstance(hub._loop_work_of(greenlet.getcurrent()), PortalState)
 
 
 class _Yield:
@@ -113,11 +117,14 @@ class _Yield:
 class PortalState:
     """A portal greenlet's link to its shim, kept in ``Hub._portals``."""
 
-    __slots__ = ("loop", "shim_greenlet")
+    __slots__ = ("blocked", "loop", "shim_greenlet")
 
     def __init__(self, shim_greenlet: greenlet.greenlet, loop: asyncio.AbstractEventLoop) -> None:
         self.shim_greenlet = shim_greenlet
         self.loop = loop
+        # The greenlet whose green call suspended the task, while it is: the
+        # portal greenlet or one of its descendants. The shim resumes it.
+        self.blocked: greenlet.greenlet | None = None
 
 
 async def _run_in_portal(coro: Coroutine[Any, Any, T]) -> T:
@@ -130,7 +137,8 @@ async def _run_in_portal(coro: Coroutine[Any, Any, T]) -> T:
         while True:
             # The task's steps may run in another greenlet than its first did.
             portal_greenlet.parent = state.shim_greenlet = greenlet.getcurrent()
-            kind, value = portal_greenlet.switch(message)
+            resume, state.blocked = state.blocked or portal_greenlet, None
+            kind, value = resume.switch(message)
             if kind == "return":
                 return value
             if kind == "raise":
@@ -200,6 +208,7 @@ def switch_in_portal(hub: Hub, state: PortalState) -> Any:
     threw into it, or ``CancelledError`` when the task is cancelled meanwhile.
     """
     woken = state.loop.create_future()
+    state.blocked = greenlet.getcurrent()
     try:
         message = state.shim_greenlet.switch(("blocked", woken))
     except BaseException as exc:  # eventlet threw into us (a timeout, a kill)

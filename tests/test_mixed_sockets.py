@@ -424,8 +424,17 @@ def test_greenthreads_that_die_raising_after_a_wake_up_are_freed(
         finally:
             hub.squelch_timer_exception, hub.squelch_generic_exception = printers
         del release, pool
-        gc.collect()
-        return sum(ref() is not None for ref in refs)
+        # What the last batches hold may take the hub a few more turns to
+        # let go of (a wake-up still in flight); what matters is that nothing
+        # stays: before the fix, about one in eight stayed for good.
+        for _ in range(5):
+            loop_turns()
+            eventlet.sleep(0)
+            gc.collect()
+            alive = sum(ref() is not None for ref in refs)
+            if not alive:
+                break
+        return alive
 
     assert mode_loop(scenario) == 0
 

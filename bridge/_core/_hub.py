@@ -185,6 +185,10 @@ _ROUNDS_BUDGET = 64
 _owner_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
+# What Hub._loop_work_of answers for a greenlet that runs loop work.
+_ON_LOOP: Any = object()
+
+
 def _portal_switch(hub: Hub, state: Any) -> Any:
     """Replaced by bridge._portal's switch when that module loads (it imports this one)."""
     raise BridgeInternalError("a portal greenlet exists but bridge._portal is not loaded")
@@ -370,6 +374,12 @@ class Hub(eventlet_asyncio_hub.Hub):
         self._armed: dict[int, int] = {}
         # True while this hub makes its owner loop (see _use_owner_loop).
         self._making_loop = False
+        # The dispatcher, while it is inside _dispatch (else None, or a
+        # dispatcher of another mode): then it serves _requests when the
+        # callback that switched to green code returns (_run_in_dispatcher).
+        self._dispatching_in: _Greenlet | None = None
+        # [requester, fn, args] handed over by greenthreads, served in order.
+        self._requests: list[list[Any]] = []
         self._wakeup: SignalWakeup | None = None
         anchor = greenlet.greenlet(_return_none)
         anchor.switch()
@@ -603,49 +613,82 @@ class Hub(eventlet_asyncio_hub.Hub):
         """
         if self.debug_blocking:  # eventlet's SIGALRM-based detector
             self.block_detect_pre()
+        outer = self._dispatching_in
+        self._dispatching_in = self._dispatcher
         try:
             fn(*args)
         except greenlet.GreenletExit:
-            if self._guest:
-                return sys.exc_info()
-            # Thrown into the owner greenlet (garbage collection of a
-            # discarded hub, or retirement): unwind run_forever.
-            raise _RetireHub(_get_running_loop()) from None
+            if not self._guest:
+                # Thrown into the owner greenlet (garbage collection of a
+                # discarded hub, or retirement): unwind run_forever.
+                raise _RetireHub(_get_running_loop()) from None
+            exc_info: Any = sys.exc_info()
         except self.SYSTEM_EXCEPTIONS:
             raise
         except BaseException:
-            return sys.exc_info()
+            exc_info = sys.exc_info()
+        else:
+            exc_info = None
         finally:
+            self._dispatching_in = outer
             if self.debug_blocking:
                 self.block_detect_post()
-        return None
+        return exc_info
 
-    def _stand_in(self, fn: Callable[..., _T], *args: object) -> _T:
-        """Return ``fn(*args)``, called in the calling greenlet standing in for the dispatcher.
-
-        For loop work done early, outside the loop (``await_`` starts a
-        task and runs its first step this way): while ``fn`` runs, the calling
-        greenlet is treated as the dispatcher in every way -- green-blocking
-        calls raise :exc:`BlockingCallError`, eventlet's "in the mainloop"
-        shortcuts apply, and greenthreads that ``fn`` switches to come back
-        here when they block or end (the anchor's parent).
-        """
-        current = _getcurrent()
+    def _can_run_in_dispatcher(self) -> bool:
+        """True when the dispatcher is suspended in _dispatch, switched to green code."""
         dispatcher = self._dispatcher
-        anchor = self._anchor
-        parent = current.parent
-        if parent is not None:
-            current.parent = dispatcher  # or anchor -> current -> anchor would be a cycle
-        anchor.parent = current
-        self._dispatcher = current
+        return self._dispatching_in is dispatcher and dispatcher is not _getcurrent()
+
+    def _run_in_dispatcher(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Return ``fn(*args)``, run in the dispatcher now, for a greenthread.
+
+        For loop work that green code needs done at once: ``await_`` starts
+        a task and runs its first step this way, which costs two greenlet
+        switches instead of a loop iteration. The calling greenthread hands
+        ``fn`` over and switches to the dispatcher, which is suspended in
+        :meth:`_dispatch` (the caller checks :meth:`_can_run_in_dispatcher`);
+        when the callback that had switched to green code returns, and its
+        error, if any, has been reported and let go (an exception held by a
+        suspended dispatcher would keep a dead greenthread alive; see
+        :func:`let_go`), the dispatcher runs ``fn`` (:meth:`_serve_requests`)
+        and switches straight back. No other green work runs in between.
+
+        Why not run ``fn`` in the calling greenlet (an earlier design stood
+        it in for the dispatcher): every step of a task must run in the same
+        greenlet, the loop's. Libraries built on greenlets rely on it:
+        SQLAlchemy's asyncio extension makes the greenlet that runs a step
+        the parent of its own, and switches to that parent from later steps.
+        """
+        request = [_getcurrent(), fn, args]
+        self._requests.append(request)
         try:
-            return fn(*args)
-        finally:
-            if self._dispatcher is current:  # else a mode change has set a newer one
-                self._dispatcher = dispatcher
-                anchor.parent = dispatcher
-            if parent is not None:
-                current.parent = parent
+            ok, value = self._anchor.switch()  # to the dispatcher (the anchor is dead)
+        except BaseException:
+            # Thrown in (a Timeout, a kill) before the dispatcher got to it.
+            if request in self._requests:
+                self._requests.remove(request)
+            raise
+        if ok:
+            return value
+        raise value
+
+    def _serve_requests(self) -> None:
+        requests = self._requests
+        while requests:
+            requester, fn, args = requests.pop(0)
+            outcome: Any
+            try:
+                outcome = (True, fn(*args))
+            except BaseException as exc:  # the requester raises it
+                outcome = (False, exc)
+            # Reused for the exc_info: nothing of it may stay in this frame,
+            # which a later request may suspend.
+            outcome = self._dispatch(requester.switch, outcome)
+            if outcome is not None:
+                self.squelch_generic_exception(outcome)
+                let_go(outcome)
+                outcome = None
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         """Arm the wake-up handle for the earliest delayed timer, if needed."""
@@ -722,6 +765,8 @@ class Hub(eventlet_asyncio_hub.Hub):
         to a ``call_soon`` would not do: asyncio runs it before the
         callbacks of the I/O its next poll finds.
         """
+        if self._requests:  # left by a dispatch that a KeyboardInterrupt unwound
+            self._serve_requests()
         timers = self.timers
         ready = self._ready
         heappop = heapq.heappop
@@ -750,6 +795,8 @@ class Hub(eventlet_asyncio_hub.Hub):
                 self.squelch_timer_exception(item, exc_info)
                 let_go(exc_info)
                 exc_info = None  # a round may be suspended in a switch: hold nothing
+            if self._requests:
+                self._serve_requests()
             done += 1
         if self._armed:
             done += self._poll_green()
@@ -793,6 +840,9 @@ class Hub(eventlet_asyncio_hub.Hub):
             if exc_info is not None:
                 self.squelch_generic_exception(exc_info)
                 let_go(exc_info)
+                exc_info = None
+            if self._requests:
+                self._serve_requests()
 
     def _close_all(self) -> None:
         self._closed_scheduled = False
@@ -821,24 +871,24 @@ class Hub(eventlet_asyncio_hub.Hub):
     def switch(self) -> Any:
         """Suspend the current greenthread until the hub switches back to it."""
         cur = _getcurrent()
-        if self._portals:
-            state = self._portals.get(cur)
-            if state is not None:  # green code inline in a task: suspend the task
-                return _portal_switch(self, state)
         if self._making_loop:
             raise RuntimeError(LOOP_REENTERED_ADVICE)
         self._registration_loop()
         if not self._guest and self._dispatcher.dead:
             self._set_dispatcher(self._owner_dispatcher())
-        if cur is self._dispatcher:
-            raise BlockingCallError(self._blocking_message())
+        anchor = self._anchor
+        if cur.parent is not anchor or self._portals:  # not plainly a greenthread
+            where = self._loop_work_of(cur)
+            if where is _ON_LOOP:
+                raise BlockingCallError(self._blocking_message())
+            if where is not None:  # green code inline in a task: suspend the task
+                return _portal_switch(self, where)
         switch_out = getattr(cur, "switch_out", None)
         if switch_out is not None:
             try:
                 switch_out()
             except Exception:
                 self.squelch_generic_exception(sys.exc_info())
-        anchor = self._anchor
         if not self._guest and self._dispatcher and cur.parent is None:
             # Green main may have stepped the owner loop aside (see "The
             # running loop" above); the loop is about to go on running.
@@ -850,6 +900,32 @@ class Hub(eventlet_asyncio_hub.Hub):
             except ValueError:
                 pass  # an ancestor of the dispatcher
         return anchor.switch()
+
+    def _loop_work_of(self, g: _Greenlet | None) -> Any:
+        """What ``g`` runs for: ``_ON_LOOP``, a portal's state, or None (green code).
+
+        A greenlet runs loop work when the dispatcher is its ancestor before
+        the anchor is: it is the dispatcher, or a greenlet that loop work
+        made and switched to (SQLAlchemy's asyncio extension runs sync code
+        in such greenlets, from a task's step). A green-blocking call there
+        would suspend the loop itself, unless a portal greenlet (a task
+        running inline green code) comes first: then it suspends that task.
+        Greenthreads have the anchor as parent; green main has none.
+        """
+        anchor = self._anchor
+        dispatcher = self._dispatcher
+        portals = self._portals
+        while g is not None:
+            if g is anchor:
+                return None
+            if portals:
+                state = portals.get(g)
+                if state is not None:
+                    return state
+            if g is dispatcher:
+                return _ON_LOOP
+            g = g.parent
+        return None
 
     def _blocking_message(self) -> str:
         where = "in the event loop's greenlet"
@@ -969,6 +1045,8 @@ class Hub(eventlet_asyncio_hub.Hub):
                     self.squelch_exception(listener.fileno, exc_info)
                     let_go(exc_info)
                     exc_info = None
+                if self._requests:
+                    self._serve_requests()
         finally:
             # Whoever still waits on a disarmed fd needs it armed again; a
             # waiter that came back during its callback (the usual
@@ -1141,9 +1219,6 @@ def _running_loop_hook(loop: asyncio.AbstractEventLoop | None) -> None:
 def _get_running_loop_hook() -> asyncio.AbstractEventLoop | None:
     loop = _get_running_loop()
     if loop is not None and loop in _owner_loops and _getcurrent().parent is None:
-        hub = getattr(_threadlocal, "hub", None)
-        if isinstance(hub, Hub) and hub._dispatcher is _getcurrent():
-            return loop  # green main runs a task's step (Hub._stand_in): it is on the loop
         # Green main asks, about to run a loop of its own or to make a hub;
         # see "The running loop" in the module docstring.
         _set_running_loop(None)
