@@ -1,0 +1,409 @@
+"""Run a green program on whatever eventlet hub this process uses, and record its trace.
+
+The trace is the list of labelled steps in the order they happened: every
+actor's start, each op when it completes (with what it got: the label of the
+item, the event's value, ``timeout``...), its end or its death, every server
+step, and the main greenthread's verdict at the end. Labels are unique
+within a run (``<actor>.<op index> ...``), so two traces can be compared as
+orders of the same steps. Each step also gets its time since ``T0`` (for
+the disturbance check, never for comparison).
+
+This module imports eventlet: import it only after ``EVENTLET_HUB`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import eventlet
+import eventlet.event
+import eventlet.greenpool
+import eventlet.hubs
+import eventlet.queue
+import eventlet.semaphore
+import greenlet
+from eventlet.green import socket
+
+from tests.green_programs._generate import Op, Program
+
+__all__ = ("run_program",)
+
+_monotonic = time.monotonic
+
+
+class _Run:
+    """The objects of one program run and the trace it records."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.q = program.phase_ms / 1000.0
+        self.trace: list[str] = []
+        self.times: list[float] = []
+        self.t0 = 0.0
+        self.queues: list[Any] = []
+        for kind, maxsize in program.queues:
+            if kind == "light":
+                self.queues.append(eventlet.queue.LightQueue())
+            elif kind == "queue":
+                self.queues.append(eventlet.queue.Queue())
+            else:
+                self.queues.append(eventlet.queue.Queue(maxsize))
+        self.events = [eventlet.event.Event() for _ in range(program.events)]
+        self.sems = [eventlet.semaphore.Semaphore(v) for v in program.sems]
+        self.pool = eventlet.greenpool.GreenPool(program.pool_size)
+        self.handles: dict[str, Any] = {}
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
+        self.pc: dict[str, int] = {}
+        self.live = 0
+        self.done = eventlet.event.Event()
+        self.clients: list[Any] = []
+        self.servers: list[Any] = []
+        self.server_threads: list[Any] = []
+        self.closed = [eventlet.event.Event() for _ in program.conns]
+        self.buffers = [b""] * len(program.conns)
+        self.listeners: list[Any] = []
+
+    # -- recording -------------------------------------------------------------
+
+    def rec(self, label: str) -> None:
+        self.trace.append(label)
+        self.times.append((_monotonic() - self.t0) * 1000.0)
+
+    def until(self, phase: int) -> float:
+        """Seconds from now to ``phase`` (0 if it has passed)."""
+        return max(0.0, self.t0 + phase * self.q - _monotonic())
+
+    # -- setup and teardown ----------------------------------------------------
+
+    def connect(self) -> None:
+        for kind in self.program.conns:
+            if kind == "unix":
+                a, b = socket.socketpair()
+            else:
+                listener = socket.socket()
+                listener.bind(("127.0.0.1", 0))
+                listener.listen(1)
+                self.listeners.append(listener)
+                a = socket.socket()
+                a.connect(listener.getsockname())
+                b, _ = listener.accept()
+                for s in (a, b):
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.clients.append(a)
+            self.servers.append(b)
+        for c in range(len(self.program.conns)):
+            self.server_threads.append(eventlet.spawn(self.serve, c))
+
+    def teardown(self) -> None:
+        for gt in self.server_threads:
+            gt.kill()
+        for sock in [*self.clients, *self.listeners]:
+            sock.close()
+        eventlet.sleep(0)
+
+    # -- the main greenthread ----------------------------------------------------
+
+    def run(self) -> None:
+        program = self.program
+        self.connect()
+        eventlet.sleep(0)  # the servers start and wait in recv
+        self.t0 = _monotonic()
+        for name, how, phase in program.main:
+            self.spawn(name, how, phase)
+        if self.live and self.done.wait(timeout=self.until(program.end_phase)) is None:
+            stuck = sorted(n for n in self.handles if n not in self.finished)
+            self.rec("main end: stuck " + " ".join(f"{n}@{self.pc.get(n, '-')}" for n in stuck))
+            for name in stuck:
+                eventlet.kill(self.handles[name])
+        self.teardown()
+
+    def spawn(self, child: str, how: str, phase: int | None) -> Any:
+        self.live += 1
+        if how == "spawn":
+            handle = eventlet.spawn(self.actor, child)
+        elif how == "spawn_n":
+            handle = eventlet.spawn_n(self.actor, child)
+        elif how == "pool":
+            handle = self.pool.spawn(self.actor, child)
+        elif how == "after":
+            assert phase is not None
+            handle = eventlet.spawn_after(self.until(phase), self.actor, child)
+        else:
+            raise ValueError(f"unknown spawn kind {how!r}")
+        self.handles[child] = handle
+        return handle
+
+    def exited(self, name: str) -> None:
+        self.finished.add(name)
+        self.live -= 1
+        if self.live == 0:
+            self.done.send(True)
+
+    # -- actors ----------------------------------------------------------------
+
+    def actor(self, name: str) -> None:
+        self.started.add(name)
+        self.rec(f"{name} start")
+        held: list[int] = []
+        try:
+            for i, op in enumerate(self.program.actors[name]):
+                self.pc[name] = i
+                getattr(self, "op_" + op[0])(name, i, op, held)
+            self.pc[name] = len(self.program.actors[name])
+            self.rec(f"{name} end")
+        except greenlet.GreenletExit:
+            self.rec(f"{name} killed@{self.pc.get(name)}")
+        except Exception as exc:
+            self.rec(f"{name} error@{self.pc.get(name)} {type(exc).__name__}: {exc}")
+        finally:
+            for s in held:
+                self.sems[s].release()
+                self.rec(f"{name} released sem{s} on exit")
+            self.exited(name)
+
+    @contextlib.contextmanager
+    def timeout(self, phase: int, rec: Callable[[], None]) -> Iterator[None]:
+        """``eventlet.Timeout`` until ``phase``; when it fires, ``rec()`` instead of raising."""
+        with eventlet.Timeout(self.until(phase)) as t:
+            try:
+                yield
+            except eventlet.Timeout as exc:
+                if exc is not t:
+                    raise
+                rec()
+
+    def op_yield(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        eventlet.sleep(0)
+        self.rec(f"{name}.{i} yielded")
+
+    def op_sleep(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        eventlet.sleep(self.until(op[1]))
+        self.rec(f"{name}.{i} slept@{op[1]}")
+
+    def op_put(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        q, label = op[1], f"{name}.{i}"
+        queue = self.queues[q]
+        if len(op) == 2:
+            queue.put(label)
+            self.rec(f"{label} put q{q}")
+        elif op[3] == "arg":
+            try:
+                queue.put(label, timeout=self.until(op[2]))
+                self.rec(f"{label} put q{q}")
+            except eventlet.queue.Full:
+                self.rec(f"{label} put q{q}: full")
+        else:
+            with self.timeout(op[2], lambda: self.rec(f"{label} put q{q}: timeout")):
+                queue.put(label)
+                self.rec(f"{label} put q{q}")
+
+    def op_get(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        q, label = op[1], f"{name}.{i}"
+        queue = self.queues[q]
+        if len(op) == 2:
+            self.rec(f"{label} got q{q}={queue.get()}")
+        elif op[3] == "arg":
+            try:
+                self.rec(f"{label} got q{q}={queue.get(timeout=self.until(op[2]))}")
+            except eventlet.queue.Empty:
+                self.rec(f"{label} got q{q}: empty")
+        else:
+            with self.timeout(op[2], lambda: self.rec(f"{label} got q{q}: timeout")):
+                self.rec(f"{label} got q{q}={queue.get()}")
+
+    def op_send(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        self.events[op[1]].send(f"{name}.{i}")
+        self.rec(f"{name}.{i} sent ev{op[1]}")
+
+    def op_wait(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        ev, label = op[1], f"{name}.{i}"
+        event = self.events[ev]
+        if len(op) == 2:
+            self.rec(f"{label} waited ev{ev}={event.wait()}")
+        elif op[3] == "arg":
+            self.rec(f"{label} waited ev{ev}={event.wait(timeout=self.until(op[2]))}")
+        else:
+            with self.timeout(op[2], lambda: self.rec(f"{label} waited ev{ev}: timeout")):
+                self.rec(f"{label} waited ev{ev}={event.wait()}")
+
+    def op_acquire(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        s, label = op[1], f"{name}.{i}"
+        if len(op) == 2:
+            self.sems[s].acquire()
+            got = True
+        else:
+            got = self.sems[s].acquire(timeout=self.until(op[2]))
+        if got:
+            held.append(s)
+        self.rec(f"{label} acquired sem{s}" if got else f"{label} acquire sem{s}: timeout")
+
+    def op_release(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        s = op[1]
+        if s in held:
+            held.remove(s)
+            self.sems[s].release()
+            self.rec(f"{name}.{i} released sem{s}")
+        else:
+            self.rec(f"{name}.{i} release sem{s}: not held")
+
+    def op_spawn(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        _, child, how, phase = op
+        self.spawn(child, how, phase)
+        self.rec(f"{name}.{i} spawned {child}")
+
+    def op_kill(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        target, label = op[1], f"{name}.{i}"
+        handle = self.handles.get(target)
+        if handle is None:
+            self.rec(f"{label} kill {target}: not spawned yet")
+            return
+        was_dead = handle.dead
+        eventlet.kill(handle)
+        if target not in self.started and target not in self.finished:
+            # Killed before it ran: its actor() never starts, so never exits.
+            self.rec(f"{label} killed {target} before it started")
+            self.exited(target)
+        else:
+            self.rec(f"{label} killed {target}" + (" (already dead)" if was_dead else ""))
+
+    def op_join(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        target, label = op[1], f"{name}.{i}"
+        handle = self.handles.get(target)
+        if handle is None:
+            self.rec(f"{label} join {target}: not spawned yet")
+            return
+        try:
+            handle.wait()
+        except greenlet.GreenletExit:
+            if not (handle.dead and target not in self.started):
+                raise  # this actor was killed while it waited
+            self.rec(f"{label} joined {target} (killed before it started)")
+            return
+        self.rec(f"{label} joined {target}")
+
+    # -- the io actor and the servers -------------------------------------------
+
+    def readline(self, c: int) -> str | None:
+        while b"\n" not in self.buffers[c]:
+            data = self.clients[c].recv(4096)
+            if not data:
+                return None
+            self.buffers[c] += data
+        line, self.buffers[c] = self.buffers[c].split(b"\n", 1)
+        return line.decode()
+
+    def op_req(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        _, c, mode, slow, timeout = op
+        label = f"{name}.{i}"
+        self.clients[c].sendall(f"{label} {mode} {slow or 0}\n".encode())
+        self.rec(f"{label} sent on c{c}")
+
+        def read_reply() -> None:
+            while True:
+                line = self.readline(c)
+                if line is None:
+                    self.rec(f"{label} eof on c{c}")
+                    return
+                if line == label:
+                    self.rec(f"{label} reply on c{c}")
+                    return
+                self.rec(f"{label} stale reply {line} on c{c}")
+
+        if timeout is None:
+            read_reply()
+        else:
+            with self.timeout(timeout, lambda: self.rec(f"{label} timeout on c{c}")):
+                read_reply()
+
+    def op_close(self, name: str, i: int, op: Op, held: list[int]) -> None:
+        c = op[1]
+        self.clients[c].close()
+        self.rec(f"{name}.{i} closed c{c}")
+        self.closed[c].wait()
+        self.rec(f"{name}.{i} c{c} server gone")
+
+    def serve(self, c: int) -> None:
+        sock = self.servers[c]
+        buf = b""
+        try:
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    self.rec(f"s{c} eof")
+                    return
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    label, mode, slow = line.decode().split()
+                    self.rec(f"s{c} got {label}")
+                    if mode == "noreply":
+                        continue
+                    if mode == "slow":
+                        eventlet.sleep(self.until(int(slow)))
+                        self.rec(f"s{c} slept@{slow} for {label}")
+                    sock.sendall(label.encode() + b"\n")
+        except greenlet.GreenletExit:
+            pass  # teardown
+        except OSError as exc:
+            self.rec(f"s{c} {type(exc).__name__}")
+        finally:
+            sock.close()
+            if not self.closed[c].ready():
+                self.closed[c].send()
+
+
+@contextlib.contextmanager
+def _record_hub_errors(run: _Run) -> Iterator[None]:
+    """Errors the hub swallows (a timer or fd callback that raised) go into the trace too."""
+    hub = eventlet.hubs.get_hub()
+    names = ("squelch_timer_exception", "squelch_exception", "squelch_generic_exception")
+    saved = {n: hub.__dict__.get(n) for n in names}
+
+    def recorder(name: str) -> Callable[..., None]:
+        def squelch(_what: object, exc_info: Any = None) -> None:
+            if exc_info is None:  # squelch_generic_exception(exc_info)
+                exc_info = _what
+            run.rec(f"hub {name}: {exc_info[0].__name__}: {exc_info[1]}")
+
+        return squelch
+
+    for n in names:
+        setattr(hub, n, recorder(n))
+    try:
+        yield
+    finally:
+        for n, old in saved.items():
+            if old is None:
+                delattr(hub, n)
+            else:
+                setattr(hub, n, old)
+
+
+def run_program(program: Program) -> dict[str, Any]:
+    """Run ``program`` in the calling greenlet (green main, or a greenthread) and return
+    ``{"trace": [...], "times": [...], "disturbed": reason or None}``.
+
+    ``disturbed`` says why the run's order may owe to the machine rather than
+    the hub: a step ran in the second half of a phase window (see
+    ``_generate``'s "Real time").
+    """
+    run = _Run(program)
+    with _record_hub_errors(run):
+        run.run()
+    half = program.phase_ms / 2
+    disturbed = None
+    for label, t in zip(run.trace, run.times, strict=True):
+        offset = t % program.phase_ms
+        if offset >= half:
+            disturbed = f"{label!r} at {t:.2f} ms, {offset:.2f} ms into its phase window"
+            break
+    return {"trace": run.trace, "times": [round(t, 3) for t in run.times], "disturbed": disturbed}
+
+
+def hub_name() -> str:
+    hub = eventlet.hubs.get_hub()
+    return f"{type(hub).__module__}"
