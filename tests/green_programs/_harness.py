@@ -272,8 +272,14 @@ class Stable:
         return problems
 
 
-def first_divergence(reference: Sequence[str], trace: Sequence[str], context: int = 4) -> str:
-    """The two traces side by side from a little before where they first differ."""
+def first_divergence(
+    reference: Sequence[str],
+    trace: Sequence[str],
+    context: int = 4,
+    times: Sequence[float] | None = None,
+) -> str:
+    """The two traces side by side from a little before where they first differ
+    (with ``times``, the target's steps show their time after T0 in ms)."""
     n = 0
     while n < min(len(reference), len(trace)) and reference[n] == trace[n]:
         n += 1
@@ -284,7 +290,8 @@ def first_divergence(reference: Sequence[str], trace: Sequence[str], context: in
         a = reference[i] if i < len(reference) else ""
         b = trace[i] if i < len(trace) else ""
         mark = "  " if a == b else "!="
-        rows.append(f"{i:4d}  {a:<{width}} {mark} {b}")
+        when = f"  ({times[i]:.3f} ms)" if times is not None and i < len(times) else ""
+        rows.append(f"{i:4d}  {a:<{width}} {mark} {b}{when}")
         if i > n + 3 * context + 8:
             rows.append("      ...")
             break
@@ -299,7 +306,7 @@ class Finding:
     program: Program
     problems: list[str]
     reference: list[str]
-    trace: list[str]
+    got: dict[str, Any]  # the target's result: "trace", "times" (ms after T0)
     confirmed: bool
     reruns: str = ""
 
@@ -310,7 +317,7 @@ class Finding:
             [
                 f"--- seed {self.program.seed} on {self.target}: {state} ({self.reruns})",
                 *self.problems,
-                first_divergence(self.reference, self.trace),
+                first_divergence(self.reference, self.got["trace"], times=self.got["times"]),
                 f"reproduce: {t.repro(self.program.seed)}",
                 f"   and:    {BASELINE.repro(self.program.seed)}",
                 f"   or:     python -m tests.green_programs trace {self.program.seed} "
@@ -414,7 +421,7 @@ def check(
         stable[seed] = Stable(good)
         if not stable[seed].identical:
             verdict.unstable.append(seed)
-    suspects: dict[str, list[tuple[Program, list[str]]]] = {}
+    suspects: dict[str, list[tuple[Program, dict[str, Any]]]] = {}
     for target, found in zip(targets, got, strict=True):
         compared = matched = 0
         for seed, st in stable.items():
@@ -425,7 +432,7 @@ def check(
                 continue
             compared += 1
             if st.violations(d["trace"]):
-                suspects.setdefault(target.name, []).append((by_seed[seed], d["trace"]))
+                suspects.setdefault(target.name, []).append((by_seed[seed], d))
             else:
                 matched += 1
         verdict.compared[target.name] = compared
@@ -436,7 +443,7 @@ def check(
 
 def _confirm(
     targets: Sequence[Target],
-    suspects: dict[str, list[tuple[Program, list[str]]]],
+    suspects: dict[str, list[tuple[Program, dict[str, Any]]]],
     stable: dict[int, Stable],
     limit: int,
     batch: int,
@@ -445,11 +452,10 @@ def _confirm(
     findings: list[Finding] = []
     chosen = {name: found[:limit] for name, found in suspects.items()}
     for name, found in suspects.items():  # beyond the limit: reported as they are
-        for program, trace in found[limit:]:
+        for program, d in found[limit:]:
             st = stable[program.seed]
-            findings.append(
-                Finding(name, program, st.violations(trace), st.runs[0], trace, False, "not rerun")
-            )
+            problems = st.violations(d["trace"])
+            findings.append(Finding(name, program, problems, st.runs[0], d, False, "not rerun"))
     programs = {p.seed: p for found in chosen.values() for p, _ in found}
     if not programs:
         return findings
@@ -464,11 +470,11 @@ def _confirm(
     more, again = results[:CONFIRM_RUNS], results[CONFIRM_RUNS:]
     for name, found in chosen.items():
         reruns = [r for key, r in zip(keys, again, strict=True) if key == name]
-        for program, trace in found:
+        for program, d in found:
             seed = program.seed
             extra = [r[seed]["trace"] for r in more if _trace_ok(r.get(seed))]
             st = Stable(stable[seed].runs + extra)
-            problems = st.violations(trace)
+            problems = st.violations(d["trace"])
             if not problems:
                 continue  # what differed was never stable on epolls
             repeats = [r[seed]["trace"] for r in reruns if _trace_ok(r.get(seed))]
@@ -479,7 +485,7 @@ def _confirm(
                     program=program,
                     problems=problems,
                     reference=st.runs[0],
-                    trace=trace,
+                    got=d,
                     confirmed=reproduced > 0,
                     reruns=f"epolls x{len(st.runs)} agree; differs again in "
                     f"{reproduced} of {len(repeats)} target reruns",

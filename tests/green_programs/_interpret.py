@@ -42,6 +42,7 @@ class _Run:
         self.q = program.phase_ms / 1000.0
         self.trace: list[str] = []
         self.times: list[float] = []
+        self.stall: str | None = None
         self.t0 = 0.0
         self.queues: list[Any] = []
         for kind, maxsize in program.queues:
@@ -112,6 +113,7 @@ class _Run:
         self.connect()
         eventlet.sleep(0)  # the servers start and wait in recv
         self.t0 = _monotonic()
+        probe = eventlet.spawn(self.probe)
         for name, how, phase in program.main:
             self.spawn(name, how, phase)
         if self.live and self.done.wait(timeout=self.until(program.end_phase)) is None:
@@ -119,7 +121,33 @@ class _Run:
             self.rec("main end: stuck " + " ".join(f"{n}@{self.pc.get(n, '-')}" for n in stuck))
             for name in stuck:
                 eventlet.kill(self.handles[name])
+        probe.kill()
         self.teardown()
+
+    def probe(self) -> None:
+        """Check that no cascade of steps can have run into a phase (``stall``).
+
+        Steps follow T0 or a phase's timer in a quick cascade. A cascade that
+        the machine stalled until past the next phase would meet that phase's
+        timer, and no step need show it. This greenthread wakes half-way to
+        each phase, where nothing else runs: late by half a phase, the process
+        stalled across that phase; a step recorded while it yields twice, a
+        cascade was still running. It records no step, and meets no other
+        greenthread in an undisturbed run.
+        """
+        half = self.q / 2
+        program = self.program
+        for phase in sorted({*program.phases(), program.end_phase}):
+            at = self.t0 + phase * self.q - half
+            eventlet.sleep(max(0.0, at - _monotonic()))
+            late = (_monotonic() - at) * 1000.0
+            if late > self.program.phase_ms / 2 - 1 and self.stall is None:
+                self.stall = f"the probe half-way to phase {phase} woke {late:.2f} ms late"
+            steps = len(self.trace)
+            eventlet.sleep(0)
+            eventlet.sleep(0)
+            if len(self.trace) != steps and self.stall is None:
+                self.stall = f"steps still ran half-way to phase {phase}: {self.trace[steps:]}"
 
     def spawn(self, child: str, how: str, phase: int | None) -> Any:
         self.live += 1
@@ -131,7 +159,8 @@ class _Run:
             handle = self.pool.spawn(self.actor, child)
         elif how == "after":
             assert phase is not None
-            handle = eventlet.spawn_after(self.until(phase), self.actor, child)
+            delay = self.until(phase)
+            handle = eventlet.spawn_after(delay, self.actor, child)
         else:
             raise ValueError(f"unknown spawn kind {how!r}")
         self.handles[child] = handle
@@ -166,22 +195,24 @@ class _Run:
             self.exited(name)
 
     @contextlib.contextmanager
-    def timeout(self, phase: int, rec: Callable[[], None]) -> Iterator[None]:
-        """``eventlet.Timeout`` until ``phase``; when it fires, ``rec()`` instead of raising."""
-        with eventlet.Timeout(self.until(phase)) as t:
+    def timeout(self, phase: int, label: str) -> Iterator[None]:
+        """``eventlet.Timeout`` until ``phase``; when it fires, record ``label`` instead."""
+        delay = self.until(phase)
+        with eventlet.Timeout(delay) as t:
             try:
                 yield
             except eventlet.Timeout as exc:
                 if exc is not t:
                     raise
-                rec()
+                self.rec(label)
 
     def op_yield(self, name: str, i: int, op: Op, held: list[int]) -> None:
         eventlet.sleep(0)
         self.rec(f"{name}.{i} yielded")
 
     def op_sleep(self, name: str, i: int, op: Op, held: list[int]) -> None:
-        eventlet.sleep(self.until(op[1]))
+        delay = self.until(op[1])
+        eventlet.sleep(delay)
         self.rec(f"{name}.{i} slept@{op[1]}")
 
     def op_put(self, name: str, i: int, op: Op, held: list[int]) -> None:
@@ -191,13 +222,14 @@ class _Run:
             queue.put(label)
             self.rec(f"{label} put q{q}")
         elif op[3] == "arg":
+            delay = self.until(op[2])
             try:
-                queue.put(label, timeout=self.until(op[2]))
+                queue.put(label, timeout=delay)
                 self.rec(f"{label} put q{q}")
             except eventlet.queue.Full:
                 self.rec(f"{label} put q{q}: full")
         else:
-            with self.timeout(op[2], lambda: self.rec(f"{label} put q{q}: timeout")):
+            with self.timeout(op[2], f"{label} put q{q}: timeout"):
                 queue.put(label)
                 self.rec(f"{label} put q{q}")
 
@@ -207,12 +239,13 @@ class _Run:
         if len(op) == 2:
             self.rec(f"{label} got q{q}={queue.get()}")
         elif op[3] == "arg":
+            delay = self.until(op[2])
             try:
-                self.rec(f"{label} got q{q}={queue.get(timeout=self.until(op[2]))}")
+                self.rec(f"{label} got q{q}={queue.get(timeout=delay)}")
             except eventlet.queue.Empty:
                 self.rec(f"{label} got q{q}: empty")
         else:
-            with self.timeout(op[2], lambda: self.rec(f"{label} got q{q}: timeout")):
+            with self.timeout(op[2], f"{label} got q{q}: timeout"):
                 self.rec(f"{label} got q{q}={queue.get()}")
 
     def op_send(self, name: str, i: int, op: Op, held: list[int]) -> None:
@@ -225,21 +258,26 @@ class _Run:
         if len(op) == 2:
             self.rec(f"{label} waited ev{ev}={event.wait()}")
         elif op[3] == "arg":
-            self.rec(f"{label} waited ev{ev}={event.wait(timeout=self.until(op[2]))}")
+            delay = self.until(op[2])
+            value = event.wait(timeout=delay)  # None when it times out
+            self.rec(f"{label} waited ev{ev}={value}")
         else:
-            with self.timeout(op[2], lambda: self.rec(f"{label} waited ev{ev}: timeout")):
+            with self.timeout(op[2], f"{label} waited ev{ev}: timeout"):
                 self.rec(f"{label} waited ev{ev}={event.wait()}")
 
     def op_acquire(self, name: str, i: int, op: Op, held: list[int]) -> None:
         s, label = op[1], f"{name}.{i}"
         if len(op) == 2:
             self.sems[s].acquire()
-            got = True
-        else:
-            got = self.sems[s].acquire(timeout=self.until(op[2]))
-        if got:
             held.append(s)
-        self.rec(f"{label} acquired sem{s}" if got else f"{label} acquire sem{s}: timeout")
+            self.rec(f"{label} acquired sem{s}")
+            return
+        delay = self.until(op[2])
+        if self.sems[s].acquire(timeout=delay):
+            held.append(s)
+            self.rec(f"{label} acquired sem{s}")
+        else:
+            self.rec(f"{label} acquire sem{s}: timeout")
 
     def op_release(self, name: str, i: int, op: Op, held: list[int]) -> None:
         s = op[1]
@@ -316,7 +354,7 @@ class _Run:
         if timeout is None:
             read_reply()
         else:
-            with self.timeout(timeout, lambda: self.rec(f"{label} timeout on c{c}")):
+            with self.timeout(timeout, f"{label} timeout on c{c}"):
                 read_reply()
 
     def op_close(self, name: str, i: int, op: Op, held: list[int]) -> None:
@@ -343,7 +381,8 @@ class _Run:
                     if mode == "noreply":
                         continue
                     if mode == "slow":
-                        eventlet.sleep(self.until(int(slow)))
+                        delay = self.until(int(slow))
+                        eventlet.sleep(delay)
                         self.rec(f"s{c} slept@{slow} for {label}")
                     sock.sendall(label.encode() + b"\n")
         except greenlet.GreenletExit:
@@ -394,14 +433,27 @@ def run_program(program: Program) -> dict[str, Any]:
     run = _Run(program)
     with _record_hub_errors(run):
         run.run()
-    half = program.phase_ms / 2
-    disturbed = None
+    return {
+        "trace": run.trace,
+        "times": [round(t, 3) for t in run.times],
+        "disturbed": _disturbance(run, program),
+    }
+
+
+def _disturbance(run: _Run, program: Program) -> str | None:
+    """Why this run's order may owe to the machine rather than the hub, or None.
+
+    No step may come in the second half of its phase window, and the probe
+    must have found every phase's approach quiet (see ``_generate``'s "Real
+    time" and ``_Run.probe``).
+    """
+    if run.stall is not None:
+        return run.stall
+    q = program.phase_ms
     for label, t in zip(run.trace, run.times, strict=True):
-        offset = t % program.phase_ms
-        if offset >= half:
-            disturbed = f"{label!r} at {t:.2f} ms, {offset:.2f} ms into its phase window"
-            break
-    return {"trace": run.trace, "times": [round(t, 3) for t in run.times], "disturbed": disturbed}
+        if t % q >= q / 2:
+            return f"{label!r} at {t:.2f} ms, {t % q:.2f} ms into its phase window"
+    return None
 
 
 def hub_name() -> str:
