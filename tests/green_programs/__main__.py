@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seeds", default="0-99")
         p.add_argument("--targets", default=None, help="comma-separated target names")
         p.add_argument("--batch", type=int, default=25)
+        p.add_argument("--sockets", choices=("with", "without"), default=None)
+        p.add_argument("--confirm", type=int, default=5, help="suspects confirmed per target")
     trace = sub.add_parser("trace", help="epolls' trace and each target's")
     trace.add_argument("seed", type=int)
     trace.add_argument("--targets", default=None)
@@ -86,14 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     from tests.green_programs import _harness
 
     targets = _harness.parse_targets(getattr(args, "targets", None))
-    if args.command == "check":
-        verdict = _harness.check(parse_seeds(args.seeds), targets, batch=args.batch)
-        print(verdict.report())
-        return 0 if verdict.ok else 1
-    if args.command == "report":
-        verdict = _harness.check(parse_seeds(args.seeds), targets, batch=args.batch)
-        print(verdict.table())
-        return 0
+    if args.command in ("check", "report"):
+        sockets = None if args.sockets is None else args.sockets == "with"
+        verdict = _harness.check(
+            parse_seeds(args.seeds),
+            targets,
+            batch=args.batch,
+            confirm_limit=args.confirm,
+            sockets=sockets,
+        )
+        print(verdict.report() if args.command == "check" else verdict.table())
+        return 0 if verdict.ok or args.command == "report" else 1
     if args.command == "trace":
         print(_harness.side_by_side(args.seed, targets))
         return 0

@@ -40,9 +40,12 @@ def run_batch(programs: Iterable[Program], out: TextIO, shake: int = 0) -> None:
     from tests.green_programs._interpret import hub_name, run_program
 
     hub = hub_name()
+    # No collection pauses inside a program (they could stall it across a
+    # phase); a batch's garbage is small.
+    gc.collect()
+    gc.disable()
     for program in programs:
         ballast = _shaken(shake, program.seed)
-        gc.collect()
         start = time.perf_counter()
         line: dict[str, Any] = {"seed": program.seed, "hub": hub, "version": GENERATOR_VERSION}
         try:
@@ -55,6 +58,7 @@ def run_batch(programs: Iterable[Program], out: TextIO, shake: int = 0) -> None:
         del ballast
         out.write(json.dumps(line) + "\n")
         out.flush()
+    gc.enable()
 
 
 def main(programs: list[Program], *, guest: bool, use_uvloop: bool, shake: int) -> None:

@@ -38,7 +38,7 @@ BASELINE_RUNS = 3
 CONFIRM_RUNS = 5
 RETRIES = 3
 BATCH_TIMEOUT = 25.0  # seconds for one subprocess (a batch of programs)
-PARALLEL = 2  # subprocesses at a time: the machine has two cores, shared
+PARALLEL = 4  # subprocesses at a time: programs mostly wait for their phases (idle)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +203,7 @@ def run_jobs(jobs: Sequence[Job], *, batch: int = 25, parallel: int = PARALLEL) 
                 d = found.get(p.seed)
                 if d is None:
                     continue
+                d["attempts"] = attempt + 1
                 results[j][p.seed] = d
                 if d.get("disturbed") and attempt < RETRIES:
                     retry.setdefault(j, []).append(p)
@@ -327,22 +328,80 @@ class Finding:
         )
 
 
+def _trace_ok(d: dict[str, Any] | None) -> bool:
+    return d is not None and "trace" in d and not d.get("disturbed")
+
+
+@dataclasses.dataclass
+class Baseline:
+    """epolls' runs of some programs, and what they agree on.
+
+    :ivar programs: seed -> program.
+    :ivar stable: seed -> what its undisturbed runs agree on (programs whose
+        every run was disturbed are left out).
+    :ivar unstable: seeds whose runs disagree somewhere (compared on the rest).
+    :ivar errors: a run that crashed or hung on epolls: a bug in the programs.
+    :ivar skipped: "seed: why" for programs left out.
+    """
+
+    programs: dict[int, Program]
+    stable: dict[int, Stable]
+    unstable: list[int]
+    errors: list[str]
+    skipped: list[str]
+
+    @classmethod
+    def from_results(cls, programs: Sequence[Program], runs: Sequence[dict]) -> Baseline:
+        base = cls({p.seed: p for p in programs}, {}, [], [], [])
+        for p in programs:
+            results = [r[p.seed] for r in runs if p.seed in r]
+            crashed = [d for d in results if "crash" in d]
+            if crashed:
+                base.errors.append(f"seed {p.seed}: {crashed[0]['crash']}")
+                continue
+            good = [d["trace"] for d in results if _trace_ok(d)]
+            if len(good) < 2:
+                base.skipped.append(f"{p.seed}: disturbed in all but {len(good)} runs")
+                continue
+            base.stable[p.seed] = Stable(good)
+            if not base.stable[p.seed].identical:
+                base.unstable.append(p.seed)
+        return base
+
+
+def _baseline_jobs(programs: list[Program], runs: int, first: int = 0) -> list[Job]:
+    return [Job(BASELINE, programs, shake=k * 10, hashseed=k) for k in range(first, first + runs)]
+
+
+def collect_baseline(programs: Sequence[Program], *, batch: int = 25) -> Baseline:
+    """Run ``programs`` ``BASELINE_RUNS`` times on epolls (see "Stability")."""
+    runs = run_jobs(_baseline_jobs(list(programs), BASELINE_RUNS), batch=batch)
+    return Baseline.from_results(programs, runs)
+
+
 @dataclasses.dataclass
 class Verdict:
-    """The outcome of one differential check."""
+    """The outcome of comparing targets with a baseline.
 
-    seeds: list[int]
+    :ivar compared: target -> programs compared (undisturbed on both sides).
+    :ivar matched: target -> programs whose trace kept epolls' stable order.
+    :ivar findings: programs that broke it (confirmed or not).
+    :ivar skipped: target -> "seed: why" for programs not compared.
+    :ivar retried: target -> programs that needed more than one run for an
+        undisturbed one (a hub whose timers fire late shows here).
+    """
+
+    baseline: Baseline
     targets: list[str]
     compared: dict[str, int]
     matched: dict[str, int]
     findings: list[Finding]
-    unstable: list[int]  # baseline runs disagree (compared on what they agree on)
-    skipped: dict[str, list[str]]  # target -> "seed: why" (disturbed or crashed)
-    baseline_errors: list[str]
+    skipped: dict[str, list[str]]
+    retried: dict[str, int]
 
     @property
     def ok(self) -> bool:
-        return not self.baseline_errors and not self.failures()
+        return not self.baseline.errors and not self.failures()
 
     def failures(self, targets: Iterable[str] | None = None) -> list[Finding]:
         """Confirmed findings, and findings not rerun (beyond the confirmation limit)."""
@@ -354,91 +413,100 @@ class Verdict:
         ]
 
     def table(self) -> str:
+        b = self.baseline
         rows = [
-            f"{len(self.seeds)} programs; epolls x{BASELINE_RUNS} per program; "
-            f"{len(self.unstable)} with a partly unstable epolls order "
-            f"(compared on the stable part)",
-            f"{'target':<15}{'compared':>9}{'same':>7}{'differ':>8}{'not rep.':>9}{'skipped':>9}",
+            f"{len(b.programs)} programs; epolls x{BASELINE_RUNS} per program: "
+            f"{len(b.unstable)} partly unstable (compared on the stable part), "
+            f"{len(b.skipped)} disturbed too often",
+            f"{'target':<15}{'compared':>9}{'same':>7}{'differ':>8}{'not rep.':>9}"
+            f"{'skipped':>9}{'retried':>9}",
         ]
         for name in self.targets:
-            differ = sum(1 for f in self.findings if f.target == name and f.confirmed)
-            loose = sum(1 for f in self.findings if f.target == name and not f.confirmed)
+            differ = len(self.failures([name]))
+            loose = sum(1 for f in self.findings if f.target == name) - differ
             rows.append(
                 f"{name:<15}{self.compared.get(name, 0):>9}{self.matched.get(name, 0):>7}"
                 f"{differ:>8}{loose:>9}{len(self.skipped.get(name, [])):>9}"
+                f"{self.retried.get(name, 0):>9}"
             )
         return "\n".join(rows)
 
     def report(self, targets: Iterable[str] | None = None, limit: int = 3) -> str:
+        names = set(self.targets if targets is None else targets)
         parts = [self.table()]
-        parts += [f"epolls baseline problem: {e}" for e in self.baseline_errors]
-        shown = [f for f in self.findings if targets is None or f.target in set(targets)]
+        parts += [f"epolls baseline problem: {e}" for e in self.baseline.errors]
+        shown = [f for f in self.findings if f.target in names]
+        shown.sort(key=lambda f: (not f.confirmed, f.program.size()))  # smallest first
         for f in shown[:limit]:
             parts.append(f.render())
         if len(shown) > limit:
             more = ", ".join(f"{f.program.seed}@{f.target}" for f in shown[limit:])
             parts.append(f"... and {len(shown) - limit} more: {more}")
         for name, why in self.skipped.items():
-            for w in why[:3]:
-                parts.append(f"skipped on {name}: {w}")
+            if name in names:
+                parts += [f"skipped on {name}: {w}" for w in why[:3]]
         return "\n\n".join(parts)
 
 
-def _trace_ok(d: dict[str, Any] | None) -> bool:
-    return d is not None and "trace" in d and not d.get("disturbed")
-
-
-def _baseline_jobs(programs: list[Program], runs: int, first: int = 0) -> list[Job]:
-    return [Job(BASELINE, programs, shake=k * 10, hashseed=k) for k in range(first, first + runs)]
-
-
-def check(
-    seeds: Sequence[int], targets: Sequence[Target], *, batch: int = 25, confirm_limit: int = 5
+def compare(
+    baseline: Baseline,
+    targets: Sequence[Target],
+    results: Sequence[dict[int, dict[str, Any]]],
+    *,
+    confirm_limit: int = 5,
+    batch: int = 25,
 ) -> Verdict:
-    """Run ``seeds`` on epolls and on each of ``targets``; compare (see the module docstring).
+    """Compare each target's ``results`` (seed -> result) with ``baseline``.
 
-    At most ``confirm_limit`` suspects per target are confirmed; the others
-    are reported as unconfirmed findings.
+    At most ``confirm_limit`` suspects per target are confirmed (see
+    "Confirmation"); the others are reported as findings not rerun.
     """
-    programs = [generate(s) for s in seeds]
-    by_seed = {p.seed: p for p in programs}
-    jobs = _baseline_jobs(programs, BASELINE_RUNS)
-    jobs += [Job(t, programs) for t in targets]
-    results = run_jobs(jobs, batch=batch)
-    base, got = results[:BASELINE_RUNS], results[BASELINE_RUNS:]
-    verdict = Verdict(list(seeds), [t.name for t in targets], {}, {}, [], [], {}, [])
-    stable: dict[int, Stable] = {}
-    for seed in seeds:
-        runs = [r[seed] for r in base if seed in r]
-        bad = [d for d in runs if "crash" in d]
-        if bad:
-            verdict.baseline_errors.append(f"seed {seed}: {bad[0]['crash']}")
-            continue
-        good = [d["trace"] for d in runs if _trace_ok(d)]
-        if len(good) < 2:
-            verdict.skipped.setdefault("epolls", []).append(f"{seed}: disturbed every time")
-            continue
-        stable[seed] = Stable(good)
-        if not stable[seed].identical:
-            verdict.unstable.append(seed)
+    verdict = Verdict(baseline, [t.name for t in targets], {}, {}, [], {}, {})
     suspects: dict[str, list[tuple[Program, dict[str, Any]]]] = {}
-    for target, found in zip(targets, got, strict=True):
+    for target, found in zip(targets, results, strict=True):
         compared = matched = 0
-        for seed, st in stable.items():
+        verdict.retried[target.name] = sum(1 for d in found.values() if d.get("attempts", 1) > 1)
+        for seed, st in baseline.stable.items():
             d = found.get(seed)
+            if d is None:
+                continue  # not run on this target
             if not _trace_ok(d):
-                why = (d or {}).get("crash") or (d or {}).get("disturbed") or "no result"
+                why = d.get("crash") or d.get("disturbed")
                 verdict.skipped.setdefault(target.name, []).append(f"{seed}: {why}")
                 continue
             compared += 1
             if st.violations(d["trace"]):
-                suspects.setdefault(target.name, []).append((by_seed[seed], d))
+                suspects.setdefault(target.name, []).append((baseline.programs[seed], d))
             else:
                 matched += 1
         verdict.compared[target.name] = compared
         verdict.matched[target.name] = matched
-    verdict.findings = _confirm(targets, suspects, stable, confirm_limit, batch)
+    verdict.findings = _confirm(targets, suspects, baseline.stable, confirm_limit, batch)
     return verdict
+
+
+def check(
+    seeds: Sequence[int],
+    targets: Sequence[Target],
+    *,
+    batch: int = 25,
+    confirm_limit: int = 5,
+    sockets: bool | None = None,
+) -> Verdict:
+    """Run ``seeds`` on epolls and on each of ``targets``; compare (see the module docstring).
+
+    :param sockets: True: only the programs that use sockets; False: only
+        those that do not; None: all.
+    """
+    programs = [generate(s) for s in seeds]
+    if sockets is not None:
+        programs = [p for p in programs if bool(p.conns) == sockets]
+    jobs = _baseline_jobs(programs, BASELINE_RUNS) + [Job(t, programs) for t in targets]
+    results = run_jobs(jobs, batch=batch)
+    baseline = Baseline.from_results(programs, results[:BASELINE_RUNS])
+    return compare(
+        baseline, targets, results[BASELINE_RUNS:], confirm_limit=confirm_limit, batch=batch
+    )
 
 
 def _confirm(
@@ -450,6 +518,9 @@ def _confirm(
 ) -> list[Finding]:
     """Rerun suspects on epolls and on their target (see "Confirmation")."""
     findings: list[Finding] = []
+    suspects = {
+        name: sorted(found, key=lambda pd: pd[0].size()) for name, found in suspects.items()
+    }
     chosen = {name: found[:limit] for name, found in suspects.items()}
     for name, found in suspects.items():  # beyond the limit: reported as they are
         for program, d in found[limit:]:
