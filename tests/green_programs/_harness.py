@@ -153,7 +153,9 @@ class BatchRun:
                     "seed": p.seed,
                     "crash": f"{why}; exit status {self.proc.returncode}; stderr:\n{err[-3000:]}",
                 }
-                break  # the ones after it never ran either: run them again
+                if hung or found.keys() - {p.seed}:
+                    break  # the ones after it never ran either: run them again
+                # It exited before its first program: it cannot start; no use retrying.
         return found
 
 
@@ -444,8 +446,15 @@ class Verdict:
             parts.append(f"... and {len(shown) - limit} more: {more}")
         for name, why in self.skipped.items():
             if name in names:
-                parts += [f"skipped on {name}: {w}" for w in why[:3]]
+                parts += [f"skipped on {name}: {_clip(w)}" for w in why[:3]]
         return "\n\n".join(parts)
+
+
+def _clip(text: str, keep: int = 800) -> str:
+    """The first line and the end of a long message (a traceback's end says most)."""
+    if len(text) <= keep:
+        return text
+    return text.split("\n", 1)[0] + "\n  [...]\n" + text[-keep:]
 
 
 def compare(
