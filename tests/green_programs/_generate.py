@@ -52,7 +52,7 @@ from typing import Any
 __all__ = ("GENERATOR_VERSION", "Program", "describe", "generate")
 
 # Bumped whenever the same seed starts making a different program.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # The phase length in milliseconds (see "Real time" above).
 PHASE_MS = 12.0
@@ -137,6 +137,7 @@ class _Builder:
         self.open: list[str] = []  # actors that may get more ops
         self.handles: list[str] = []  # actors spawned with a GreenThread (joinable, killable)
         self.joined: list[str] = []
+        self.killed: list[str] = []  # targets of a kill op already
         self.next_phase = 1
         self.timed_budget = rng.choice((0, 0, 1, 2, 3, 4))
         self.queues: list[list[Any]] = []
@@ -194,8 +195,11 @@ class _Builder:
         killable = name in self.killable
         choices: list[tuple[str, int]] = [("yield", 6), ("sleep", 1), ("acquire", 2)]
         choices += [("get", 5), ("wait", 3), ("join", 1)]
-        if not killable:
-            choices += [("put", 6), ("send", 3), ("spawn", 3), ("kill", 2)]
+        if killable:
+            # Long waits, so that a kill is likely to find it blocked.
+            choices += [("wait", 3), ("sleep", 1)]
+        else:
+            choices += [("put", 6), ("send", 3), ("spawn", 3), ("kill", 3)]
         if name == "io":
             choices += [("req", 12), ("close", 2)]
         kinds, weights = zip(*choices, strict=True)
@@ -287,7 +291,7 @@ class _Builder:
 
     def _op_wait(self, name: str) -> Op | None:
         rng = self.rng
-        if self.events_sent and rng.random() < 0.8:
+        if self.events_sent and rng.random() < (0.5 if name in self.killable else 0.8):
             ev = self.events_sent.pop(rng.randrange(len(self.events_sent)))
             return ["wait", ev]
         p = self.phase()
@@ -348,9 +352,12 @@ class _Builder:
 
     def _op_kill(self, name: str) -> Op | None:
         targets = [t for t in self.killable if t in self.handles and t != name]
-        if not targets:
+        fresh = [t for t in targets if t not in self.killed]
+        if not targets or (not fresh and self.rng.random() < 0.8):
             return None
-        return ["kill", self.rng.choice(targets)]
+        target = self.rng.choice(fresh or targets)
+        self.killed.append(target)
+        return ["kill", target]
 
     def _op_req(self, name: str) -> Op | None:
         rng = self.rng
