@@ -82,15 +82,20 @@ def programs() -> list[Program]:
 
 @pytest.fixture(scope="module")
 def baseline(programs: list[Program]) -> _harness.Baseline:
-    base = _harness.collect_baseline(programs)
-    assert not base.errors, "\n\n".join(base.errors)
+    """epolls' runs of every program (3 each), made once for the module."""
+    return _harness.collect_baseline(programs)
+
+
+def test_epolls_order_is_stable(programs: list[Program], baseline: _harness.Baseline) -> None:
+    """The programs are what the method needs: they run on epolls, the same way each time."""
+    assert not baseline.errors, "\n\n".join(baseline.errors)
     # The generator aims for programs whose order is the same on every epolls
-    # run; if many are not, the comparison says little: fix the generator.
-    assert len(base.unstable) <= len(programs) // 20, (
-        f"epolls' order is unstable on {len(base.unstable)} of {len(programs)} programs: "
-        f"{base.unstable}"
+    # run: if many are not, or are always disturbed, the comparison says little.
+    assert len(baseline.unstable) <= len(programs) // 20, (
+        f"epolls' order is unstable on {len(baseline.unstable)} of {len(programs)} programs: "
+        f"{baseline.unstable}"
     )
-    return base
+    assert len(baseline.stable) >= 0.9 * len(programs), baseline.skipped
 
 
 def _compare(baseline: _harness.Baseline, target: str, programs: list[Program]) -> _harness.Verdict:

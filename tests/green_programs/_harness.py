@@ -12,11 +12,12 @@ Confirmation. A target run that breaks that order is not yet a failure: the
 program reruns ``CONFIRM_RUNS`` more times on epolls (what flips there was
 never stable and is dropped) and twice on the target. It is a failure if
 an order still stable on epolls is broken again; a mismatch that does not
-come back is reported, not failed (a stall of the machine can do that even
-outside the phases the disturbance check watches).
+come back is reported, not failed.
 
-Runs that are *disturbed* (a step late in its phase window, see
-``_generate``) are rerun, up to ``RETRIES`` times, and never compared.
+Runs that are *disturbed* (the machine stalled across a phase, see
+``_generate``'s "Real time") are rerun, up to ``RETRIES`` times, and never
+compared. How many programs needed a rerun is reported per target: far more
+than epolls needs means the target's timers fire late.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -37,7 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BASELINE_RUNS = 3
 CONFIRM_RUNS = 5
 RETRIES = 3
-BATCH_TIMEOUT = 25.0  # seconds for one subprocess (a batch of programs)
+BATCH_TIMEOUT = 10.0  # seconds for one subprocess (a batch takes 1-3 s)
+BUDGET = 25.0  # seconds for one run_jobs call (pytest gives a test 60 s)
 PARALLEL = 4  # subprocesses at a time: programs mostly wait for their phases (idle)
 
 
@@ -169,12 +172,21 @@ class Job:
     hashseed: int = 0
 
 
-def run_jobs(jobs: Sequence[Job], *, batch: int = 25, parallel: int = PARALLEL) -> list[dict]:
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    batch: int = 25,
+    parallel: int = PARALLEL,
+    budget: float | None = BUDGET,
+) -> list[dict]:
     """Run every job (``parallel`` subprocesses at a time); per job, seed -> result.
 
     A disturbed run is run again (another heap layout), up to ``RETRIES``
-    times; the last result is kept either way.
+    times; the last result is kept either way. No batch starts once
+    ``budget`` seconds have passed (a hub that hangs costs ``BATCH_TIMEOUT``
+    per batch): its programs get a "crash" saying so.
     """
+    start = time.monotonic()
     results: list[dict[int, dict[str, Any]]] = [{} for _ in jobs]
     todo = [(j, job.programs) for j, job in enumerate(jobs)]
     for attempt in range(RETRIES + 1):
@@ -189,6 +201,10 @@ def run_jobs(jobs: Sequence[Job], *, batch: int = 25, parallel: int = PARALLEL) 
             while pending and len(running) < parallel:
                 j, chunk = pending.pop(0)
                 job = jobs[j]
+                if budget is not None and time.monotonic() - start > budget:
+                    why = f"not run: {budget:g} s spent on this run's earlier batches"
+                    finished.append((j, {p.seed: {"seed": p.seed, "crash": why} for p in chunk}))
+                    continue
                 running.append(
                     (
                         j,
@@ -197,8 +213,9 @@ def run_jobs(jobs: Sequence[Job], *, batch: int = 25, parallel: int = PARALLEL) 
                         ),
                     )
                 )
-            j, run = running.pop(0)
-            finished.append((j, run.results()))
+            if running:
+                j, run = running.pop(0)
+                finished.append((j, run.results()))
         retry: dict[int, list[Program]] = {}
         for j, found in finished:
             for p in jobs[j].programs:
@@ -464,11 +481,13 @@ def compare(
     *,
     confirm_limit: int = 5,
     batch: int = 25,
+    budget: float | None = 15.0,
 ) -> Verdict:
     """Compare each target's ``results`` (seed -> result) with ``baseline``.
 
     At most ``confirm_limit`` suspects per target are confirmed (see
-    "Confirmation"); the others are reported as findings not rerun.
+    "Confirmation"), within ``budget`` seconds; the others are reported as
+    findings not rerun.
     """
     verdict = Verdict(baseline, [t.name for t in targets], {}, {}, [], {}, {})
     suspects: dict[str, list[tuple[Program, dict[str, Any]]]] = {}
@@ -490,7 +509,7 @@ def compare(
                 matched += 1
         verdict.compared[target.name] = compared
         verdict.matched[target.name] = matched
-    verdict.findings = _confirm(targets, suspects, baseline.stable, confirm_limit, batch)
+    verdict.findings = _confirm(targets, suspects, baseline.stable, confirm_limit, batch, budget)
     return verdict
 
 
@@ -511,10 +530,15 @@ def check(
     if sockets is not None:
         programs = [p for p in programs if bool(p.conns) == sockets]
     jobs = _baseline_jobs(programs, BASELINE_RUNS) + [Job(t, programs) for t in targets]
-    results = run_jobs(jobs, batch=batch)
+    results = run_jobs(jobs, batch=batch, budget=None)
     baseline = Baseline.from_results(programs, results[:BASELINE_RUNS])
     return compare(
-        baseline, targets, results[BASELINE_RUNS:], confirm_limit=confirm_limit, batch=batch
+        baseline,
+        targets,
+        results[BASELINE_RUNS:],
+        confirm_limit=confirm_limit,
+        batch=batch,
+        budget=None,
     )
 
 
@@ -524,6 +548,7 @@ def _confirm(
     stable: dict[int, Stable],
     limit: int,
     batch: int,
+    budget: float | None,
 ) -> list[Finding]:
     """Rerun suspects on epolls and on their target (see "Confirmation")."""
     findings: list[Finding] = []
@@ -546,7 +571,7 @@ def _confirm(
         for k in range(2):
             keys.append(name)
             jobs.append(Job(by_name[name], [p for p, _ in found], shake=100 + k, hashseed=100 + k))
-    results = run_jobs(jobs, batch=batch)
+    results = run_jobs(jobs, batch=batch, budget=budget)
     more, again = results[:CONFIRM_RUNS], results[CONFIRM_RUNS:]
     for name, found in chosen.items():
         reruns = [r for key, r in zip(keys, again, strict=True) if key == name]

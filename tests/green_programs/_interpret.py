@@ -427,8 +427,7 @@ def run_program(program: Program) -> dict[str, Any]:
     ``{"trace": [...], "times": [...], "disturbed": reason or None}``.
 
     ``disturbed`` says why the run's order may owe to the machine rather than
-    the hub: a step ran in the second half of a phase window (see
-    ``_generate``'s "Real time").
+    the hub (see ``_disturbance``); such a run is not compared.
     """
     run = _Run(program)
     with _record_hub_errors(run):
@@ -457,5 +456,5 @@ def _disturbance(run: _Run, program: Program) -> str | None:
 
 
 def hub_name() -> str:
-    hub = eventlet.hubs.get_hub()
-    return f"{type(hub).__module__}"
+    """The module of this thread's hub class (``eventlet.hubs.epolls``, ``bridge.hub``...)."""
+    return type(eventlet.hubs.get_hub()).__module__
