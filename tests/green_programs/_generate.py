@@ -113,6 +113,9 @@ class Program:
     def size(self) -> int:
         return sum(len(ops) for ops in self.actors.values()) + len(self.main)
 
+    def __repr__(self) -> str:
+        return f"<green program, seed {self.seed}: {len(self.actors)} actors, {self.size()} ops>"
+
 
 def _op_phases(op: Op) -> list[int]:
     kind = op[0]

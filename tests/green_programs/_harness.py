@@ -39,8 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BASELINE_RUNS = 3
 CONFIRM_RUNS = 5
 RETRIES = 3
-BATCH_TIMEOUT = 10.0  # seconds for one subprocess (a batch takes 1-3 s)
-BUDGET = 25.0  # seconds for one run_jobs call (pytest gives a test 60 s)
+BATCH_TIMEOUT = 8.0  # seconds for one subprocess (a batch takes 1-3 s)
+BUDGET = 20.0  # seconds for one run_jobs call once a batch hung (pytest gives a test 60 s)
 PARALLEL = 4  # subprocesses at a time: programs mostly wait for their phases (idle)
 
 
@@ -114,6 +114,7 @@ class BatchRun:
         self.target = target
         self.programs = list(programs)
         self.cmd = target.command(shake)
+        self.hung = False
         self._file = None
         if all(p == generate(p.seed) for p in self.programs):
             self.cmd += ["--seeds", ",".join(str(p.seed) for p in self.programs)]
@@ -136,14 +137,14 @@ class BatchRun:
         """seed -> result line; a program the batch never finished gets a "crash"."""
         try:
             out, err = self.proc.communicate(timeout=BATCH_TIMEOUT)
-            hung = False
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, err = self.proc.communicate()
-            hung = True
+            self.hung = True
         finally:
             if self._file:
                 os.unlink(self._file)
+        hung = self.hung
         found: dict[int, dict[str, Any]] = {}
         for line in out.splitlines():
             if line.startswith("{"):
@@ -182,11 +183,12 @@ def run_jobs(
     """Run every job (``parallel`` subprocesses at a time); per job, seed -> result.
 
     A disturbed run is run again (another heap layout), up to ``RETRIES``
-    times; the last result is kept either way. No batch starts once
-    ``budget`` seconds have passed (a hub that hangs costs ``BATCH_TIMEOUT``
-    per batch): its programs get a "crash" saying so.
+    times; the last result is kept either way. Once a batch has hung (a hub
+    that hangs costs ``BATCH_TIMEOUT`` per batch), no batch starts after
+    ``budget`` seconds: its programs get a "crash" saying so.
     """
     start = time.monotonic()
+    hung = False
     results: list[dict[int, dict[str, Any]]] = [{} for _ in jobs]
     todo = [(j, job.programs) for j, job in enumerate(jobs)]
     for attempt in range(RETRIES + 1):
@@ -201,8 +203,8 @@ def run_jobs(
             while pending and len(running) < parallel:
                 j, chunk = pending.pop(0)
                 job = jobs[j]
-                if budget is not None and time.monotonic() - start > budget:
-                    why = f"not run: {budget:g} s spent on this run's earlier batches"
+                if hung and budget is not None and time.monotonic() - start > budget:
+                    why = f"not run: a batch hung, and {budget:g} s are spent"
                     finished.append((j, {p.seed: {"seed": p.seed, "crash": why} for p in chunk}))
                     continue
                 running.append(
@@ -216,6 +218,7 @@ def run_jobs(
             if running:
                 j, run = running.pop(0)
                 finished.append((j, run.results()))
+                hung = hung or run.hung
         retry: dict[int, list[Program]] = {}
         for j, found in finished:
             for p in jobs[j].programs:
@@ -368,6 +371,12 @@ class Baseline:
     unstable: list[int]
     errors: list[str]
     skipped: list[str]
+
+    def __repr__(self) -> str:
+        return (
+            f"<epolls baseline: {len(self.programs)} programs, {len(self.stable)} compared, "
+            f"{len(self.unstable)} partly unstable, {len(self.errors)} errors>"
+        )
 
     @classmethod
     def from_results(cls, programs: Sequence[Program], runs: Sequence[dict]) -> Baseline:
