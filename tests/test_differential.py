@@ -49,6 +49,14 @@ repository root:
 ``shrink`` removes actors and steps while the difference stays and prints
 the smallest program. ``python -m tests.green_programs report --seeds ...``
 prints the table of every target, eventlet's asyncio hub included.
+
+Dedicated tests
+---------------
+Issue 8 item 5's race in its minimal form (a consumer counts the instant
+results that come before one loopback round trip: 1 on epolls, poll and
+selects), and the three smallest programs the shrinker found, one per way
+of getting eventlet's round order wrong, each run on eventlet's three hubs
+and on bridge.hub (owner, guest, uvloop) in a subprocess.
 """
 
 from __future__ import annotations
@@ -285,3 +293,188 @@ def test_one_instant_result_comes_before_the_loopback_reply(
 ) -> None:
     """Issue 8 item 5, minimal form: eventlet's hubs count 1 every time; so must bridge.hub."""
     assert _instant_results(hub, mode, transport) == [1] * 5
+
+
+# -- the round order in its three smallest forms ------------------------------------
+
+# Each scenario is the smallest program the shrinker found for one way of
+# getting eventlet's round order wrong (see the report of issue 8). eventlet
+# runs a round (the timers due, zero-delay ones included: spawn, sleep(0),
+# wake-ups), then polls the fds once and runs their callbacks, then the next
+# round; what a round makes ready runs after that poll.
+_ROUNDS = textwrap.dedent(
+    """
+    import json
+    import sys
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\\s*Eventlet is deprecated")
+    scenario, mode, use_uvloop = sys.argv[1], sys.argv[2], sys.argv[3] == "uvloop"
+    if use_uvloop:
+        import uvloop
+
+        uvloop.install()
+    import eventlet
+    import eventlet.event
+    import eventlet.queue
+    from eventlet.green import socket
+
+    trace = []
+    done = eventlet.event.Event()  # sent by the scenario's last step
+
+
+    def echo_server(sock):
+        while True:
+            data = sock.recv(64)
+            if not data:
+                return
+            trace.append("server got " + data.decode())
+            sock.sendall(data)
+
+
+    def ready_then_poll():
+        # A greenthread made ready in a round runs after the poll that follows.
+        client, server = socket.socketpair()
+        eventlet.spawn(echo_server, server)
+        eventlet.sleep(0)  # the server waits in recv
+
+        def requester():
+            client.sendall(b"request")
+            client.recv(64)
+            trace.append("client got the reply")
+            done.send()
+
+        def other():
+            eventlet.sleep(0)
+            trace.append("other: sleep(0) returned")
+
+        eventlet.spawn(requester)
+        eventlet.spawn(other)
+        return client
+
+
+    def after_a_timer():
+        # The same when the round is the one a timer woke the requester in.
+        client, server = socket.socketpair()
+        eventlet.spawn(echo_server, server)
+
+        def requester():
+            eventlet.sleep(0.01)
+            eventlet.spawn(trace.append, "spawned greenthread ran")
+            client.sendall(b"request")
+            client.recv(64)
+            trace.append("client got the reply")
+            done.send()
+
+        eventlet.spawn(requester)
+        return client
+
+
+    def round_after_io():
+        # A round that an fd callback's greenthread started runs before the
+        # poll that sees the I/O the round did not cause: here the server's
+        # second reply, sent before the consumer's sleep(0) returns.
+        client, server = socket.socketpair()
+        items = eventlet.queue.LightQueue()
+
+        def requester():
+            client.sendall(b"r1")
+            client.recv(64)
+            trace.append("client got r1")
+            items.put("item")
+            client.sendall(b"r2")
+            client.recv(64)
+            trace.append("client got r2")
+            if len(trace) == 6:
+                done.send()
+
+        def consumer():
+            trace.append("consumer got " + items.get())
+            eventlet.sleep(0)
+            trace.append("consumer: sleep(0) returned")
+            if len(trace) == 6:
+                done.send()
+
+        eventlet.spawn(echo_server, server)
+        eventlet.spawn(consumer)
+        eventlet.sleep(0)
+        eventlet.spawn(requester)
+        return client
+
+
+    def main():
+        client = globals()[scenario]()
+        with eventlet.Timeout(10):
+            done.wait()
+        client.close()
+        eventlet.sleep(0)
+        return trace
+
+
+    if mode == "guest":
+        import asyncio
+
+        async def async_main():
+            return await eventlet.spawn(main)
+
+        print(json.dumps(asyncio.run(async_main())))
+    else:
+        print(json.dumps(main()))
+    """
+)
+
+_EPOLLS_ORDER = {
+    "ready_then_poll": [
+        "server got request",
+        "other: sleep(0) returned",
+        "client got the reply",
+    ],
+    "after_a_timer": ["server got request", "spawned greenthread ran", "client got the reply"],
+    "round_after_io": [
+        "server got r1",
+        "client got r1",
+        "consumer got item",
+        "server got r2",
+        "consumer: sleep(0) returned",
+        "client got r2",
+    ],
+}
+
+_FAILS_TODAY = {
+    # Hub._drain re-queues itself with call_soon: asyncio runs it before the
+    # next poll's I/O callbacks (uvloop's loop runs I/O first: right there).
+    ("ready_then_poll", "bridge.hub", False): ISSUE_8_ITEM_5,
+    # Work made ready by a timer callback (Hub._fire_due) is call_soon'ed
+    # too; on uvloop as well.
+    ("after_a_timer", "bridge.hub", False): ISSUE_8_ITEM_5 + ", after a timer's round",
+    ("after_a_timer", "bridge.hub", True): ISSUE_8_ITEM_5 + ", after a timer's round",
+}
+
+
+def _round_cases() -> list[Any]:
+    cases = []
+    for scenario in _EPOLLS_ORDER:
+        for hub, mode, uv in [
+            ("epolls", "owner", False),
+            ("poll", "owner", False),
+            ("selects", "owner", False),
+            ("bridge.hub", "owner", False),
+            ("bridge.hub", "guest", False),
+            ("bridge.hub", "owner", True),
+        ]:
+            reason = _FAILS_TODAY.get((scenario, hub, uv))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            name = f"{scenario}-{hub}-{mode}" + ("-uvloop" if uv else "")
+            cases.append(pytest.param(scenario, hub, mode, uv, marks=marks, id=name))
+    return cases
+
+
+@pytest.mark.parametrize(("scenario", "hub", "mode", "uvloop"), _round_cases())
+def test_round_order_in_its_smallest_forms(
+    scenario: str, hub: str, mode: str, uvloop: bool
+) -> None:
+    env = dict(os.environ, EVENTLET_HUB=hub, PYTHONWARNINGS="ignore")
+    argv = [sys.executable, "-c", _ROUNDS, scenario, mode, "uvloop" if uvloop else "stdlib"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == _EPOLLS_ORDER[scenario]
