@@ -106,6 +106,53 @@ def test_epolls_order_is_stable(programs: list[Program], baseline: _harness.Base
     assert len(baseline.stable) >= 0.9 * len(programs), baseline.skipped
 
 
+def test_epolls_runs_show_an_order_that_eventlet_leaves_open() -> None:
+    """The method itself: the baseline's runs differ where epolls' order is open.
+
+    Five waiters of one Event wake in hash order on epolls (the generator
+    never makes such a program). Runs with other hash seeds and heap layouts
+    must not all agree on their order, or the baseline could not tell an
+    open order from a stable one (all six agreeing by chance: about 1e-10).
+    """
+    waiters = [f"a{i}" for i in range(5)]
+    program = Program(
+        seed=-1,
+        phase_ms=12.0,
+        queues=[],
+        events=1,
+        sems=[],
+        pool_size=1,
+        conns=[],
+        main=[[name, "spawn", None] for name in [*waiters, "a5"]],
+        actors={**{name: [["wait", 0]] for name in waiters}, "a5": [["yield"], ["send", 0]]},
+        killable=[],
+        end_phase=2,
+    )
+    jobs = [_harness.Job(_harness.BASELINE, [program], shake=k * 10, hashseed=k) for k in range(6)]
+    runs = [r[-1]["trace"] for r in _harness.run_jobs(jobs)]
+    orders = {tuple(s for s in run if "waited" in s) for run in runs}
+    assert len(orders) > 1, runs
+    assert _harness.Baseline.from_results([program], [{-1: {"trace": r}} for r in runs]).unstable
+
+
+def test_only_what_every_epolls_run_agrees_on_is_compared() -> None:
+    """Two steps whose order differs between baseline runs may come either way; the
+    order of steps on which every run agrees may not; a step no run has is reported."""
+    stable = _harness.Stable(
+        [["send", "w1", "w2", "end"], ["send", "w2", "w1", "end"], ["send", "w1", "w2", "end"]]
+    )
+    assert stable.violations(["send", "w2", "w1", "end"]) == []
+    assert stable.violations(["send", "w1", "w2", "end"]) == []
+    (flip,) = stable.violations(["w1", "send", "w2", "end"])
+    assert flip == "order every epolls run has the other way: 'w1' before 'send'"
+    assert stable.violations(["send", "w1", "w2", "extra", "end"]) == [
+        "steps no epolls run has: ['extra']"
+    ]
+    assert stable.violations(["send", "w1", "end"]) == [
+        "missing steps every epolls run has: ['w2']"
+    ]
+
+
 def _compare(baseline: _harness.Baseline, target: str, programs: list[Program]) -> _harness.Verdict:
     t = _harness.TARGETS[target]
     results = _harness.run_many(t, programs)

@@ -27,10 +27,10 @@ keeps programs out of those places:
 * *Real time.* A timed step (``sleep``, a timeout, ``spawn_after``, a server
   delaying its reply) waits for a *phase*: the instant ``T0 + k * Q``, each
   phase used by exactly one timed step. Everything a phase sets off takes
-  microseconds, far less than ``Q / 2``; the interpreter checks that every
-  traced step happened in the first half of its phase window and flags the
-  run *disturbed* otherwise (the machine stalled): such a run is retried,
-  never compared.
+  microseconds, far less than ``Q / 2``. The interpreter flags a run
+  *disturbed* when a step came in the second half of its phase window, or
+  when its probe greenthread (``_interpret._Run.probe``) found the process
+  stalled across a phase: such a run is retried, never compared.
 
 Deadlocks are avoided by construction, and bounded where they are not
 (kills can leave a waiter alone): ops are generated in one global sequence,
