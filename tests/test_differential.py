@@ -363,7 +363,6 @@ _ROUNDS = textwrap.dedent(
         uvloop.install()
     import eventlet
     import eventlet.event
-    import eventlet.queue
     from eventlet.green import socket
 
     trace = []
@@ -418,33 +417,32 @@ _ROUNDS = textwrap.dedent(
 
 
     def round_after_io():
-        # A round that an fd callback's greenthread started runs before the
-        # poll that sees the I/O the round did not cause: here the server's
-        # second reply, sent before the consumer's sleep(0) returns.
+        # A round that started from an fd callback (the requester got its
+        # first reply and spawned "other") is followed by a poll, then the
+        # next round: "other"'s sleep(0) returns before the second reply,
+        # whose request the poll between the two rounds delivered.
         client, server = socket.socketpair()
-        items = eventlet.queue.LightQueue()
+        eventlet.spawn(echo_server, server)
+        eventlet.sleep(0)
 
         def requester():
             client.sendall(b"r1")
             client.recv(64)
             trace.append("client got r1")
-            items.put("item")
+            eventlet.spawn(other)
             client.sendall(b"r2")
             client.recv(64)
             trace.append("client got r2")
             if len(trace) == 6:
                 done.send()
 
-        def consumer():
-            trace.append("consumer got " + items.get())
+        def other():
+            trace.append("other started")
             eventlet.sleep(0)
-            trace.append("consumer: sleep(0) returned")
+            trace.append("other: sleep(0) returned")
             if len(trace) == 6:
                 done.send()
 
-        eventlet.spawn(echo_server, server)
-        eventlet.spawn(consumer)
-        eventlet.sleep(0)
         eventlet.spawn(requester)
         return client
 
@@ -480,9 +478,9 @@ _EPOLLS_ORDER = {
     "round_after_io": [
         "server got r1",
         "client got r1",
-        "consumer got item",
+        "other started",
         "server got r2",
-        "consumer: sleep(0) returned",
+        "other: sleep(0) returned",
         "client got r2",
     ],
 }
