@@ -37,7 +37,7 @@ Two ways, so that a mismatch means the hub and not the machine:
 Seeds
 -----
 ``BRIDGE_DIFF_SEEDS`` picks the programs (``N``, ``A-B`` or a comma list;
-default ``0-159``), e.g. ``BRIDGE_DIFF_SEEDS=0-1999`` for a longer local run.
+default ``0-119``), e.g. ``BRIDGE_DIFF_SEEDS=0-1999`` for a longer local run.
 A failure prints the program as pseudo-code, the two traces side by side
 from where they part, and the commands that reproduce it; from the
 repository root:
@@ -74,7 +74,7 @@ from tests.green_programs import _harness
 from tests.green_programs.__main__ import parse_seeds
 from tests.green_programs._generate import Program, generate
 
-SEEDS = parse_seeds(os.environ.get("BRIDGE_DIFF_SEEDS", "0-159"))
+SEEDS = parse_seeds(os.environ.get("BRIDGE_DIFF_SEEDS", "0-119"))
 
 ISSUE_8_ITEM_5 = (
     "issue 8 item 5: green work made ready during a round overtakes the I/O of the next "
@@ -156,7 +156,8 @@ def test_only_what_every_epolls_run_agrees_on_is_compared() -> None:
 def _compare(baseline: _harness.Baseline, target: str, programs: list[Program]) -> _harness.Verdict:
     t = _harness.TARGETS[target]
     results = _harness.run_many(t, programs)
-    return _harness.compare(baseline, [t], [results])
+    # Two confirmed findings are enough to fail; more would only cost time.
+    return _harness.compare(baseline, [t], [results], confirm_limit=2)
 
 
 @pytest.mark.parametrize(
@@ -203,10 +204,15 @@ def test_eventlets_other_hubs_see_epolls_order(
 def test_report_eventlets_asyncio_hub_and_uvloop(
     baseline: _harness.Baseline, programs: list[Program], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Not gated: how eventlet's asyncio hub and bridge.hub on uvloop compare (printed)."""
+    """Not gated: how eventlet's asyncio hub and bridge.hub on uvloop compare (printed).
+
+    On the first 60 programs, suspects not rerun; ``python -m tests.green_programs
+    report`` makes the full table.
+    """
     targets = [_harness.TARGETS["asyncio"], _harness.TARGETS["bridge-uvloop"]]
-    results = _harness.run_jobs([_harness.Job(t, programs) for t in targets])
-    verdict = _harness.compare(baseline, targets, results, confirm_limit=2)
+    chosen = programs[:60]
+    results = _harness.run_jobs([_harness.Job(t, chosen) for t in targets])
+    verdict = _harness.compare(baseline, targets, results, confirm_limit=0)
     counts = {hub: _instant_results(hub, "owner", "tcp", uvloop=uv) for hub, uv in _REPORTED}
     with capsys.disabled():
         print("\n\ndifferential report (not gated): green programs against epolls")

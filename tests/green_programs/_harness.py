@@ -22,13 +22,16 @@ than epolls needs means the target's timers fire late.
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -41,7 +44,7 @@ CONFIRM_RUNS = 5
 RETRIES = 3
 BATCH_TIMEOUT = 8.0  # seconds for one subprocess (a batch takes 1-3 s)
 BUDGET = 20.0  # seconds for one run_jobs call once a batch hung (pytest gives a test 60 s)
-PARALLEL = 4  # subprocesses at a time: programs mostly wait for their phases (idle)
+PARALLEL = 2  # subprocesses at a time: the machine has 2 cores (4 at a time: 7x the stalls)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,15 +109,28 @@ def parse_targets(spec: str | None) -> list[Target]:
 
 
 class BatchRun:
-    """One subprocess running a batch of programs (started at once, read by ``results``)."""
+    """One subprocess running a batch of programs; a thread reads it as it runs.
+
+    When the subprocess has ended (or was killed after ``BATCH_TIMEOUT``),
+    ``found`` holds seed -> result line and the run is put on ``done``.
+    """
 
     def __init__(
-        self, target: Target, programs: Sequence[Program], *, shake: int = 0, hashseed: int = 0
+        self,
+        target: Target,
+        programs: Sequence[Program],
+        done: queue.Queue[BatchRun],
+        *,
+        shake: int = 0,
+        hashseed: int = 0,
+        tag: Any = None,
     ) -> None:
         self.target = target
         self.programs = list(programs)
+        self.tag = tag  # the caller's: which job, which attempt
         self.cmd = target.command(shake)
         self.hung = False
+        self.found: dict[int, dict[str, Any]] = {}
         self._file = None
         if all(p == generate(p.seed) for p in self.programs):
             self.cmd += ["--seeds", ",".join(str(p.seed) for p in self.programs)]
@@ -132,8 +148,16 @@ class BatchRun:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self._done = done
+        threading.Thread(target=self._wait, daemon=True).start()
 
-    def results(self) -> dict[int, dict[str, Any]]:
+    def _wait(self) -> None:
+        try:
+            self.found = self._collect()
+        finally:
+            self._done.put(self)
+
+    def _collect(self) -> dict[int, dict[str, Any]]:
         """seed -> result line; a program the batch never finished gets a "crash"."""
         try:
             out, err = self.proc.communicate(timeout=BATCH_TIMEOUT)
@@ -144,7 +168,6 @@ class BatchRun:
         finally:
             if self._file:
                 os.unlink(self._file)
-        hung = self.hung
         found: dict[int, dict[str, Any]] = {}
         for line in out.splitlines():
             if line.startswith("{"):
@@ -152,12 +175,12 @@ class BatchRun:
                 found[d["seed"]] = d
         for p in self.programs:
             if p.seed not in found:
-                why = f"hung (killed after {BATCH_TIMEOUT:g}s)" if hung else "never ran"
+                why = f"hung (killed after {BATCH_TIMEOUT:g}s)" if self.hung else "never ran"
                 found[p.seed] = {
                     "seed": p.seed,
                     "crash": f"{why}; exit status {self.proc.returncode}; stderr:\n{err[-3000:]}",
                 }
-                if hung or found.keys() - {p.seed}:
+                if self.hung or found.keys() - {p.seed}:
                     break  # the ones after it never ran either: run them again
                 # It exited before its first program: it cannot start; no use retrying.
         return found
@@ -182,60 +205,53 @@ def run_jobs(
 ) -> list[dict]:
     """Run every job (``parallel`` subprocesses at a time); per job, seed -> result.
 
-    A disturbed run is run again (another heap layout), up to ``RETRIES``
-    times; the last result is kept either way. Once a batch has hung (a hub
-    that hangs costs ``BATCH_TIMEOUT`` per batch), no batch starts after
-    ``budget`` seconds: its programs get a "crash" saying so.
+    A disturbed run is run again at once (another heap layout), up to
+    ``RETRIES`` times; the last result is kept either way. Once a batch has
+    hung (a hub that hangs costs ``BATCH_TIMEOUT`` per batch), no batch starts
+    after ``budget`` seconds: its programs get a "crash" saying so.
     """
     start = time.monotonic()
     hung = False
     results: list[dict[int, dict[str, Any]]] = [{} for _ in jobs]
-    todo = [(j, job.programs) for j, job in enumerate(jobs)]
-    for attempt in range(RETRIES + 1):
-        pending = [
-            (j, programs[i : i + batch])
-            for j, programs in todo
-            for i in range(0, len(programs), batch)
-        ]
-        running: list[tuple[int, BatchRun]] = []
-        finished: list[tuple[int, dict[int, dict[str, Any]]]] = []
-        while pending or running:
-            while pending and len(running) < parallel:
-                j, chunk = pending.pop(0)
-                job = jobs[j]
-                if hung and budget is not None and time.monotonic() - start > budget:
-                    why = f"not run: a batch hung, and {budget:g} s are spent"
-                    finished.append((j, {p.seed: {"seed": p.seed, "crash": why} for p in chunk}))
-                    continue
-                running.append(
-                    (
-                        j,
-                        BatchRun(
-                            job.target, chunk, shake=job.shake + attempt, hashseed=job.hashseed
-                        ),
-                    )
-                )
-            if running:
-                j, run = running.pop(0)
-                finished.append((j, run.results()))
-                hung = hung or run.hung
-        retry: dict[int, list[Program]] = {}
-        for j, found in finished:
-            for p in jobs[j].programs:
-                d = found.get(p.seed)
-                if d is None:
-                    continue
-                d["attempts"] = attempt + 1
-                results[j][p.seed] = d
-                if d.get("disturbed") and attempt < RETRIES:
-                    retry.setdefault(j, []).append(p)
-        for j, job in enumerate(jobs):  # not run at all (after a hang in their batch)
-            missing = [p for p in job.programs if p.seed not in results[j]]
-            if missing and attempt < RETRIES:
-                retry.setdefault(j, []).extend(missing)
-        todo = sorted(retry.items())
-        if not todo:
+    done: queue.Queue[BatchRun] = queue.Queue()
+    pending = collections.deque(
+        (j, 0, job.programs[i : i + batch])
+        for j, job in enumerate(jobs)
+        for i in range(0, len(job.programs), batch)
+    )
+    running = 0
+    while pending or running:
+        while pending and running < parallel:
+            j, attempt, chunk = pending.popleft()
+            job = jobs[j]
+            if hung and budget is not None and time.monotonic() - start > budget:
+                why = f"not run: a batch hung, and {budget:g} s are spent"
+                results[j].update({p.seed: {"seed": p.seed, "crash": why} for p in chunk})
+                continue
+            shake = job.shake + attempt
+            BatchRun(job.target, chunk, done, shake=shake, hashseed=job.hashseed, tag=(j, attempt))
+            running += 1
+        if not running:
             break
+        run = done.get()
+        running -= 1
+        hung = hung or run.hung
+        j, attempt = run.tag
+        again = []
+        for p in run.programs:
+            d = run.found.get(p.seed)
+            if d is None:  # after a hung program in its batch: it never ran
+                if attempt < RETRIES:
+                    again.append(p)
+                else:
+                    results[j][p.seed] = {"seed": p.seed, "crash": "never ran (after a hang)"}
+                continue
+            d["attempts"] = attempt + 1
+            results[j][p.seed] = d
+            if d.get("disturbed") and attempt < RETRIES:
+                again.append(p)
+        if again:
+            pending.append((j, attempt + 1, again))
     return results
 
 
