@@ -182,6 +182,8 @@ def _compare(baseline: _harness.Baseline, target: str, programs: list[Program]) 
 def test_green_programs_see_epolls_order_on_bridge_hub(
     baseline: _harness.Baseline, programs: list[Program], target: str, sockets: bool
 ) -> None:
+    """bridge.hub as green main (owner) and under ``asyncio.run`` (guest) keeps every
+    order epolls keeps; the programs with sockets apart, as issue 8 item 5 fails them."""
     chosen = [p for p in programs if bool(p.conns) == sockets]
     if not chosen:
         pytest.skip("no program of this kind among BRIDGE_DIFF_SEEDS")
