@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
@@ -195,6 +196,7 @@ def await_(aw: Awaitable[T]) -> T:
     loop = hub.loop
     waiter = _GreenWaiter(hub, current, loop)
     if asyncio.iscoroutine(aw):
+        waiter.coro = aw
         future: asyncio.Future[Any] = _start_task(hub, loop, _report_to(waiter, aw))
     else:
         future = asyncio.ensure_future(aw, loop=loop)
@@ -212,7 +214,8 @@ class _GreenWaiter:
     """
 
     __slots__ = (
-        "current", "exception", "hub", "interrupted", "loop", "parked", "result", "settled"
+        "coro", "current", "exception", "hub", "interrupted", "loop", "parked", "result",
+        "settled",
     )  # fmt: skip
 
     def __init__(
@@ -226,6 +229,8 @@ class _GreenWaiter:
         self.settled = False
         self.result: Any = None
         self.exception: BaseException | None = None
+        # The coroutine awaited, if one (not a future): see wait_for.
+        self.coro: Any = None
 
     def settle(self, result: Any = None, exception: BaseException | None = None) -> bool:
         """Record the outcome, wake the greenthread; False if it will not read it."""
@@ -257,6 +262,10 @@ class _GreenWaiter:
         else:
             self.settle(future.result() if future.exception() is None else None, future.exception())
 
+    def _settle_unstarted(self, future: asyncio.Future[Any]) -> None:
+        self.coro.close()  # never started: no "never awaited" warning
+        self.settle_from(future)
+
     def wait_for(self, future: asyncio.Future[Any], *, cancel_on_interrupt: bool = True) -> Any:
         """Block until settled; if interrupted, cancel ``future`` and wait for that.
 
@@ -272,6 +281,11 @@ class _GreenWaiter:
                 self.interrupted = True
                 if cancel_on_interrupt and not self.settled:
                     future.cancel()
+                    if _not_started(self.coro):
+                        # Its task is cancelled before its first step: asyncio
+                        # throws into a coroutine that never ran, so none of
+                        # _report_to runs. The task's end settles instead.
+                        future.add_done_callback(self._settle_unstarted)
                     while not self.settled:  # let the task run its cleanup
                         self.hub.switch()
                 raise
@@ -280,6 +294,13 @@ class _GreenWaiter:
         if self.exception is not None:
             raise self.exception.with_traceback(self.exception.__traceback__)
         return self.result
+
+
+def _not_started(coro: Any) -> bool:
+    try:
+        return coro is not None and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
+    except AttributeError:  # a coroutine of another kind (Cython...): cannot tell
+        return False
 
 
 async def _report_to(waiter: _GreenWaiter, coro: Awaitable[T]) -> T | None:

@@ -9,20 +9,30 @@ from __future__ import annotations
 import sys
 import traceback
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bridge._core._hub import Hub
+from bridge._errors import BridgeInternalError
+
+if TYPE_CHECKING:  # importing it would install the hub's hooks (see the pytest plugin)
+    from bridge._core._hub import Hub
 
 __all__ = ("LeakTracker",)
 
 
 class LeakTracker:
-    """Tracks the greenthreads created, and the hub's fds and timers, since ``start()``."""
+    """Tracks the greenthreads created, and the hub's fds and timers, since ``start()``.
 
-    def __init__(self, hub: Hub) -> None:
+    :param hub: the hub whose fds and timers are compared; None to only
+        count greenthreads with :meth:`stop_counting`.
+    :param describe: record where each greenthread is spawned (a stack
+        capture per spawn), for :meth:`stop`'s descriptions.
+    """
+
+    def __init__(self, hub: Hub | None, *, describe: bool = True) -> None:
         self.hub = hub
+        self.describe = describe
         self._created: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._fds, self._timers = self._snapshot()
+        self._fds, self._timers = _snapshot(hub) if hub is not None else (set(), set())
         self._original_init: Any = None
 
     def start(self) -> LeakTracker:
@@ -31,10 +41,18 @@ class LeakTracker:
         original = self._original_init = greenthread.GreenThread.__init__
         created = self._created
 
-        def __init__(gt: Any, parent: Any) -> None:
-            original(gt, parent)
-            gt._bridge_spawned_at = traceback.extract_stack(limit=12)[:-1]
-            created.add(gt)
+        if self.describe:
+
+            def __init__(gt: Any, parent: Any) -> None:
+                original(gt, parent)
+                gt._bridge_spawned_at = traceback.extract_stack(limit=12)[:-1]
+                created.add(gt)
+
+        else:
+
+            def __init__(gt: Any, parent: Any) -> None:
+                original(gt, parent)
+                created.add(gt)
 
         greenthread.GreenThread.__init__ = __init__
         return self
@@ -42,23 +60,38 @@ class LeakTracker:
     def stop(self) -> list[str]:
         """Stop tracking; describe each leftover (after letting finishing work finish)."""
         import eventlet
+
+        self._restore()
+        if self.hub is None:
+            raise BridgeInternalError("LeakTracker.stop() needs a hub; this one only counts")
+        eventlet.sleep(0)
+        leaks = [_describe(gt) for gt in list(self._created) if not gt.dead]
+        fds, timers = _snapshot(self.hub)
+        leaks += [f"fd listener on fd {fd}" for fd in sorted(fds - self._fds)]
+        leaks += [f"timer {t!r}" for t in timers - self._timers]
+        return leaks
+
+    def stop_counting(self) -> bool:
+        """Stop tracking; tell whether a greenthread created since ``start()`` is not dead.
+
+        Unlike :meth:`stop`, gives the hub no turn first (the suite's
+        scheduling stays as it was), so a greenthread about to finish counts.
+        """
+        self._restore()
+        return any(not gt.dead for gt in list(self._created))
+
+    def _restore(self) -> None:
         from eventlet import greenthread
 
         if self._original_init is not None:
             greenthread.GreenThread.__init__ = self._original_init
             self._original_init = None
-        eventlet.sleep(0)
-        leaks = [_describe(gt) for gt in list(self._created) if not gt.dead]
-        fds, timers = self._snapshot()
-        leaks += [f"fd listener on fd {fd}" for fd in sorted(fds - self._fds)]
-        leaks += [f"timer {t!r}" for t in timers - self._timers]
-        return leaks
 
-    def _snapshot(self) -> tuple[set[int], set[Any]]:
-        hub = self.hub
-        fds = {fd for bucket in hub.listeners.values() for fd in bucket} - _infrastructure_fds()
-        timers = {t for _, t in hub.timers + hub.next_timers if not t.called}
-        return fds, timers
+
+def _snapshot(hub: Hub) -> tuple[set[int], set[Any]]:
+    fds = {fd for bucket in hub.listeners.values() for fd in bucket} - _infrastructure_fds()
+    timers = {t for _, t in hub.timers + hub.next_timers if not t.called}
+    return fds, timers
 
 
 def _infrastructure_fds() -> set[int]:

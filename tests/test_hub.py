@@ -12,13 +12,16 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
 import eventlet
 import eventlet.asyncio
 import eventlet.debug
+import eventlet.event
 import eventlet.hubs
+import eventlet.patcher
 import eventlet.queue
 import eventlet.wsgi
 import pytest
@@ -574,3 +577,50 @@ def test_a_dropped_long_lived_listener_does_not_shadow_the_fds_next_owner() -> N
     finally:
         c.close()
         d.close()
+
+
+def test_work_handed_over_after_asyncio_run_returned_waits_for_the_next_loop() -> None:
+    # The hub is left on the closed loop of an asyncio.run() that returned;
+    # work handed over from another thread then waits, and runs once this
+    # thread runs green code again (no error for work that does run).
+    run_guest(lambda: None)
+    this_hub = hub()
+    ran = eventlet.event.Event()
+    outcome: list[object] = []
+    real_threading = eventlet.patcher.original("threading")
+
+    def hand_over() -> None:
+        try:
+            this_hub.submit_threadsafe(lambda: ran.send("ran"))
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append("submitted")
+
+    thread = real_threading.Thread(target=hand_over)
+    thread.start()
+    thread.join(BOUND)
+    assert outcome == ["submitted"]
+    with eventlet.Timeout(BOUND):
+        assert ran.wait() == "ran"
+
+
+def test_due_timers_and_ready_work_run_in_deadline_order(hub_mode: RunInMode) -> None:
+    # eventlet keeps zero-delay work in its timer heap: a spawn made before a
+    # 1 ms timer runs before it, one made after the timer was due runs after,
+    # even when the hub next runs after both were due.
+    def scenario() -> list[str]:
+        order: list[str] = []
+        done = eventlet.event.Event()
+        eventlet.spawn(order.append, "spawned first")
+        hub().schedule_call_global(0.001, order.append, "timer due second")
+        held_until = time.monotonic() + 0.003
+        while time.monotonic() < held_until:
+            pass  # hold the hub: when it next runs, all of the above are due
+        eventlet.spawn(order.append, "spawned third")
+        hub().schedule_call_global(0.002, done.send)
+        with eventlet.Timeout(BOUND):
+            done.wait()
+        return order
+
+    assert hub_mode(scenario) == ["spawned first", "timer due second", "spawned third"]

@@ -80,7 +80,7 @@ def test_cli_text_json_and_html_agree(tree: Path, tmp_path: Path) -> None:
     totals = json.loads(data.stdout)["totals"]
     assert totals["green"] == 1 and totals["mixed"] == 1 and totals["async"] == 1
     assert "1 green, 1 mixed, 1 async, 1 other; progress 33%" in text.stdout
-    assert "GreenPool (line 3): asyncio: asyncio.TaskGroup" in text.stdout
+    assert "GreenPool (line 3, 7): asyncio: asyncio.TaskGroup" in text.stdout  # import and use
     assert "[skipped] syntax error" in text.stdout
     html = page.read_text()
     assert "width:33.3%" in html and "conductor.py" in html

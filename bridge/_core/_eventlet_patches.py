@@ -15,15 +15,22 @@ eventlet's behaviour on its own hubs exactly as it was.
    ``close`` through :func:`_close_and_notify`, which tells our hub once the fd
    is really closed (not merely released while ``makefile()`` objects still
    hold it), and the hub wakes the waiters with ``IOClosed``.
+   ``GreenFileIO.close`` (green pipes) calls eventlet's ``notify_close`` on
+   every call, the second close of a closed pipe included, when the number
+   may already be another file's; it is wrapped the same way, to tell our
+   hub only of the close that closed the fd.
 """
 
 from __future__ import annotations
 
+import functools
 import types
+from collections.abc import Callable
 from typing import Any
 
 import eventlet.debug
 from eventlet.greenio import base as greenio_base
+from eventlet.greenio import py3 as greenio_py3
 from eventlet.hubs import _threadlocal
 from eventlet.hubs import hub as eventlet_base_hub
 
@@ -64,9 +71,24 @@ def _close_and_notify(sock: Any) -> None:
     fileno = fd.fileno()
     real_close()
     if fileno >= 0 and fd.fileno() == -1:
-        hub = _bridge_hub(getattr(_threadlocal, "hub", None))
-        if hub is not None:
-            hub.notify_close(fileno)
+        _tell_hub(fileno)
+
+
+def _tell_hub(fileno: int) -> None:
+    hub = _bridge_hub(getattr(_threadlocal, "hub", None))
+    if hub is not None:
+        hub.fd_closed(fileno)
+
+
+def _file_close_and_notify(real_close: Callable[[Any], None]) -> Callable[[Any], None]:
+    @functools.wraps(real_close)
+    def close(self: Any) -> None:
+        fileno = -1 if self._closed else self._fileno
+        real_close(self)
+        if fileno >= 0:
+            _tell_hub(fileno)
+
+    return close
 
 
 class _NotifyingClose:
@@ -91,3 +113,4 @@ def install(hub_class: type[Any]) -> None:
     _hub_class = hub_class
     eventlet.debug.hub_prevent_multiple_readers = hub_prevent_multiple_readers
     greenio_base.GreenSocket.close = _NotifyingClose()
+    greenio_py3.GreenFileIO.close = _file_close_and_notify(greenio_py3.GreenFileIO.close)

@@ -19,14 +19,23 @@ through ``asyncio.wait_for``; it cannot join a running loop.
 
 The mechanism
 -------------
-*Timers and fds are the loop's own.* Zero-delay timers (``sleep(0)``,
-``spawn``, every wake-up) wait in a ready queue that one ``call_soon``
-callback drains (``_drain``). Delayed timers wait in eventlet's own heap
-(``self.timers``, with eventlet's lazy cancellation and its counters), and
-one ``call_later`` handle is armed for the earliest deadline
-(``_arm``). An fd listener is an ``add_reader``/``add_writer``
-registration. Moving everything to another loop (``_migrate``) is then
-re-arming one handle, re-scheduling one drain and re-registering the fds.
+*eventlet's loop, run from the loop's callbacks.* Zero-delay timers
+(``sleep(0)``, ``spawn``, every wake-up) wait in a ready queue
+(``self._ready``); delayed timers in eventlet's own heap (``self.timers``,
+with eventlet's lazy cancellation and its counters); green fds in a kernel
+poller of the hub's own (``bridge._core._poller``: an epoll instance), whose
+one fd is a reader of the loop. Three loop callbacks run *rounds* of
+eventlet's loop (``_run_rounds``): a ``call_soon`` when work is made ready
+(``_drain``), one ``call_later`` handle armed for the earliest delayed timer
+(``_fire_due``), and the poller's fd turning readable (``_on_green_io``). A
+round (``_round``) does what one pass of eventlet's own loop does, in its
+order: due timers and ready work, then a poll of the green fds and their
+callbacks. Moving everything to another loop (``_migrate``) is re-arming one
+handle, re-scheduling one drain and moving one reader.
+
+Why green fds are not the loop's own ``add_reader`` registrations: the loop
+knows an fd by its number, green code closes fds in ways the hub never
+hears of, and the number is reused by asyncio at once; see ``_poller``.
 
 Why not one loop handle per timer: asyncio's ``TimerHandle`` compares in
 Python, so scheduling 10k timers cost 5-8 us each and firing them ran
@@ -83,8 +92,12 @@ Invariants
 * ``self._anchor`` is dead and ``self._anchor.parent is self._dispatcher``.
 * While ``self.timers`` or ``self.next_timers`` is not empty, exactly one
   wake-up handle is armed on ``self._loop`` (``self._wakeup_handle``), for a
-  deadline no later than the earliest timer's; every fd in
-  ``self.listeners`` is registered on ``self._loop`` and nowhere else.
+  deadline no later than the earliest timer's.
+* The fds in ``self._armed`` are exactly those in ``self.listeners``; an fd
+  there with a non-zero value is armed in the poller for at least the
+  interests of its listeners (0: an event disarmed it, ``_poll_green`` arms
+  it again). While any is, the poller's fd is a reader of ``self._loop``
+  (``self._poller_loop``) and of no other loop.
 * ``self._guest`` is true exactly while ``self._loop`` runs in the thread and
   is not the owner loop.
 
@@ -97,23 +110,22 @@ Failure modes that remain
   support forking a running loop either); from owner mode the child gets a
   fresh owner loop, and the parent's is kept alive, unclosed, because closing
   it would unregister the parent's fds from the epoll set the two share.
-
-XX: a reader registration could be kept between waits (it doubled TCP echo
-in a trial), but needs every fd close to be seen first; see performance.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import heapq
 import itertools
+import logging
 import math
 import os
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeAlias, TypeVar
 
 import eventlet.greenthread
@@ -127,6 +139,7 @@ from eventlet.hubs.hub import READ, BaseHub, FdListener
 from eventlet.hubs.timer import Timer
 
 from bridge._core import _eventlet_patches, _native
+from bridge._core._poller import READABLE, WRITABLE, Poller, make_poller
 from bridge._core._signals import SignalWakeup
 from bridge._errors import BlockingCallError, BridgeInternalError
 
@@ -164,8 +177,8 @@ _MAINLOOP_QUESTIONS = frozenset(
     )
 )
 
-# How many items that become ready during a drain it may run (see _drain).
-_DRAIN_LOOKAHEAD = 64
+# How many callbacks _run_rounds may run before the loop gets its turn.
+_ROUNDS_BUDGET = 64
 
 # Every owner loop of every bridge hub: green main steps them aside (see
 # "The running loop"), including the loop of a hub that use_hub() discarded.
@@ -180,10 +193,19 @@ def _portal_switch(hub: Hub, state: Any) -> Any:
 # The hub of each OS thread that has one: bridge.from_thread's targets.
 _hubs_by_thread: weakref.WeakValueDictionary[int, Hub] = weakref.WeakValueDictionary()
 _real_threading = eventlet.patcher.original("threading")
+_asyncio_logger = logging.getLogger("asyncio")
 
 # Owner loops and greenlets of hubs whose process forked: never collected,
 # never closed (see "Failure modes" above).
 _forked_away: list[object] = []
+
+LOOP_REENTERED_ADVICE = (
+    "bridge's hub was re-entered while it was making its event loop: code that ran inside the "
+    "loop's construction (a signal handler, a __del__ method) made a green-blocking call or "
+    "asked for the hub's loop. Such code may spawn greenthreads, schedule timers and send "
+    "events, which run once the loop exists; move blocking calls into a greenthread "
+    "(eventlet.spawn)."
+)
 
 BLOCKING_CALL_ADVICE = (
     "Green-blocking calls (eventlet.sleep, green socket I/O, eventlet queues, locks and "
@@ -193,6 +215,38 @@ BLOCKING_CALL_ADVICE = (
     "coroutine function with `@bridge.portal`, so that green-blocking calls inside it "
     "suspend only its task; or use the asyncio equivalent (e.g. `await asyncio.sleep(...)`)."
 )
+
+
+class _RecordHolder(logging.Filter):
+    """Holds back the records that one OS thread logs; other threads' pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = _real_threading.get_ident()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _real_threading.get_ident() != self.thread:
+            return True
+        self.records.append(record)
+        return False
+
+
+@contextlib.contextmanager
+def _records_held(logger: logging.Logger) -> Iterator[list[logging.LogRecord]]:
+    """Hold back what this thread logs to ``logger``, into the list it gives."""
+    holder = _RecordHolder()
+    logger.addFilter(holder)
+    try:
+        yield holder.records
+    finally:
+        logger.removeFilter(holder)
+
+
+def _handle_records(logger: logging.Logger, records: list[logging.LogRecord]) -> None:
+    # Not logger.handle(): the logger's filters passed these records already.
+    for record in records:
+        logger.callHandlers(record)
 
 
 def is_available() -> bool:
@@ -276,15 +330,27 @@ class Hub(eventlet_asyncio_hub.Hub):
         # this handle wakes the loop for the earliest (see _arm).
         self._wakeup_handle: asyncio.TimerHandle | None = None
         self._wakeup_at = math.inf
-        self._ready: collections.deque[Callable[[], object]] = collections.deque()
-        # Invariant: while _ready is not empty, a _drain is scheduled on
-        # self._loop or is running (not suspended) in the dispatcher.
+        # Zero-delay work, with the time it was made ready: eventlet keeps it
+        # in its timer heap, so a round runs it in deadline order with the
+        # delayed timers that are due (_round).
+        self._ready: collections.deque[tuple[float, Callable[[], object]]] = collections.deque()
+        # True while a _drain is scheduled on self._loop and has not started.
+        # Invariant: while _ready is not empty, a _drain is scheduled, or
+        # rounds run in the dispatcher (not suspended) and schedule one when
+        # they stop with work left (_run_rounds).
         self._drain_pending = False
         self._closed_scheduled = False
-        # (evtype, fileno) still registered with self._loop but with no
-        # listener; see _flush_idle.
-        self._idle: set[tuple[str, int]] = set()
-        self._idle_flush_pending = False
+        # Green fds live in a kernel poller of our own (see _poller), made on
+        # first use; its fd is a reader of self._poller_loop.
+        self._poller: Poller | None = None
+        self._poller_loop: asyncio.AbstractEventLoop | None = None
+        # fd -> the interests (READABLE|WRITABLE) armed in the poller. Holds
+        # exactly the fds with a listener: an fd whose last listener left is
+        # dropped, so its next wait arms it again (its number may belong to
+        # a new file by then).
+        self._armed: dict[int, int] = {}
+        # True while this hub makes its owner loop (see _use_owner_loop).
+        self._making_loop = False
         self._wakeup: SignalWakeup | None = None
         anchor = greenlet.greenlet(_return_none)
         anchor.switch()
@@ -356,7 +422,7 @@ class Hub(eventlet_asyncio_hub.Hub):
             timers=sum(
                 not getattr(item, "called", False)
                 for item in itertools.chain(
-                    self._ready,
+                    (item for _, item in self._ready),
                     (timer for _, timer in self.timers),
                     (timer for _, timer in self.next_timers),
                 )
@@ -403,18 +469,53 @@ class Hub(eventlet_asyncio_hub.Hub):
             g = self._owner_greenlet = greenlet.greenlet(self.run, _main_greenlet())
         return g
 
+    def _loop_now(self) -> asyncio.AbstractEventLoop | None:
+        """The loop to register on; None while this hub is making its loop.
+
+        Code can run *inside* the making of a loop and re-enter the hub: a
+        ``__del__`` or a signal handler between two bytecodes of it. Timers,
+        fd waits and ready work registered then are kept, and brought to the
+        loop when it exists (``_move_work``).
+        """
+        if self._making_loop:
+            return None
+        return self._registration_loop()
+
     def _use_owner_loop(self) -> asyncio.AbstractEventLoop:
         loop = self._owner_loop
-        if loop is None or loop.is_closed():
+        if loop is not None and not loop.is_closed():
+            self._settle_on_owner_loop(loop)
+            return loop
+        # asyncio logs "Using selector" while it makes a loop; a handler that
+        # uses green code (a green lock, a sleep) would re-enter the hub
+        # before it has a loop. Such records go to the handlers from a
+        # greenthread of their own once the hub is on it: not here, where
+        # the caller may be that handler, holding its locks.
+        with _records_held(_asyncio_logger) as held:
+            loop = self._make_owner_loop()
+            self._settle_on_owner_loop(loop)
+        if held:
+            eventlet.greenthread.spawn_n(_handle_records, _asyncio_logger, held)
+        return loop
+
+    def _settle_on_owner_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        previous, self._loop = self._loop, loop
+        self._set_dispatcher(self._owner_dispatcher())
+        self._move_work(previous, loop)
+
+    def _make_owner_loop(self) -> asyncio.AbstractEventLoop:
+        if self._making_loop:
+            raise RuntimeError(LOOP_REENTERED_ADVICE)
+        self._making_loop = True
+        try:
             _native.ensure_native_asyncio()
             loop = self._owner_loop = asyncio.new_event_loop()
             _owner_loops.add(loop)
             # As on eventlet's asyncio hub: asyncio.get_event_loop() and
             # ensure_future() from green main find it before it first runs.
             asyncio.set_event_loop(loop)
-        previous, self._loop = self._loop, loop
-        self._set_dispatcher(self._owner_dispatcher())
-        self._move_work(previous, loop)
+        finally:
+            self._making_loop = False
         return loop
 
     def _enter_guest(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -439,34 +540,28 @@ class Hub(eventlet_asyncio_hub.Hub):
     def _move_work(
         self, previous: asyncio.AbstractEventLoop | None, loop: asyncio.AbstractEventLoop
     ) -> None:
-        """The hub now registers on ``loop``: bring its work over from ``previous``."""
-        if previous is not None and previous is not loop:
+        """The hub now registers on ``loop``: bring its work over from ``previous``.
+
+        With no loop before (``previous`` is None), the work is what was
+        handed over or registered while there was none: from other threads,
+        or re-entrant calls made while the loop was being made.
+        """
+        if previous is not loop:
             self._migrate(previous, loop)
-        elif self._inbox:  # no loop before: work handed over meanwhile waits
-            loop.call_soon(self._drain_inbox)
 
     def _migrate(
-        self,
-        old: asyncio.AbstractEventLoop,
-        new: asyncio.AbstractEventLoop,
-        *,
-        unwatch_old: bool = True,
+        self, old: asyncio.AbstractEventLoop | None, new: asyncio.AbstractEventLoop
     ) -> None:
-        if unwatch_old:
-            for evtype, fileno in self._idle:
-                self._unwatch(old, evtype, fileno)
-        self._idle.clear()
-        self._idle_flush_pending = False
         if self._wakeup_handle is not None:
             self._wakeup_handle.cancel()
             self._wakeup_handle = None
         self._wakeup_at = math.inf
         self._arm(new)
-        for evtype, bucket in self.listeners.items():
-            for fileno in bucket:
-                if unwatch_old:
-                    self._unwatch(old, evtype, fileno)
-                self._watch(new, evtype, fileno)
+        if self._poller is not None or self._armed:
+            self._watch_poller(new)
+            for fileno, armed in list(self._armed.items()):
+                if not armed:  # waits of a forked child: armed in the parent's poller
+                    self._rearm(fileno)
         if self._inbox:
             new.call_soon(self._drain_inbox)
         # A drain suspended in the old dispatcher no longer counts.
@@ -549,92 +644,111 @@ class Hub(eventlet_asyncio_hub.Hub):
         self._wakeup_handle = loop.call_later(deadline - self.clock(), self._fire_due)
 
     def _fire_due(self) -> None:
+        """The wake-up handle's callback: the earliest delayed timer is due."""
         self._wakeup_handle = None
         self._wakeup_at = math.inf
-        timers = self.timers
         try:
-            self.prepare_timers()
-            now = self.clock()
-            while timers and timers[0][0] <= now:
-                timer = heapq.heappop(timers)[1]
-                if timer.called:
-                    self.timers_canceled -= 1
-                    continue
-                exc_info = self._dispatch(timer)
-                if exc_info is not None:
-                    self.squelch_timer_exception(timer, exc_info)
+            self._run_rounds()
         finally:
             # Also when a KeyboardInterrupt unwinds the loop: the timers left
             # must fire when the owner loop runs again.
-            if self._loop is not None and (timers or self.next_timers):
+            if self._loop is not None and (self.timers or self.next_timers):
                 self._arm(self._loop)
 
-    def _fd_ready(self, evtype: str, fileno: int) -> None:
-        if self.next_timers:  # see _drain
-            self.prepare_timers()
-        listener = self.listeners[evtype].get(fileno)
-        if listener is None:
-            self._unwatch_idle(evtype, fileno)
-            return
-        exc_info = self._dispatch(listener.cb, fileno)
-        if exc_info is not None:
-            self.squelch_exception(fileno, exc_info)
+    def _drain(self) -> None:
+        """Scheduled with ``call_soon`` when work is made ready (see _make_ready)."""
+        self._drain_pending = False
+        self._run_rounds()
+
+    def _on_green_io(self) -> None:
+        """The poller's fd is readable: a green fd is ready."""
+        self._run_rounds()
+
+    def _run_rounds(self) -> None:
+        """Run rounds of eventlet's loop until one finds nothing to do, within a budget.
+
+        A round (:meth:`_round`) is what one pass of eventlet's own loop
+        does. Running the next one at once, rather than from the loop's next
+        iteration, saves an iteration of the loop (a poll of the loop's
+        selector, ~4 us) per round; ``_ROUNDS_BUDGET`` callbacks in, the loop
+        gets its turn, so that asyncio's own callbacks and I/O keep flowing
+        in a busy green service.
+        """
+        budget = _ROUNDS_BUDGET
+        try:
+            while budget > 0:
+                done = self._round()
+                if not done:
+                    break
+                budget -= done
+        finally:
+            # Also when KeyboardInterrupt, SystemExit or retirement unwinds the
+            # loop: what is still ready runs when a loop runs again.
+            if self._ready and not self._drain_pending and self._loop is not None:
+                self._drain_pending = True
+                self._loop.call_soon(self._drain)
+
+    def _round(self) -> int:
+        """Run one round of eventlet's loop; return how many callbacks it ran.
+
+        eventlet's hubs run every timer due when a round starts, in deadline
+        order (zero-delay ones, i.e. every spawn and wake-up, included, their
+        deadline being when they were made), then poll for I/O and run the
+        ready fds' callbacks, then start the next round: a greenthread made
+        ready during a round runs after that poll. Green
+        code relies on it (a loopback reply that has arrived is seen before
+        work made ready meanwhile: a retry loop of instant failures does not
+        use up its budget before one round trip), so a round ends with a
+        poll of the green fds (:meth:`_poll_green`). Leaving the next round
+        to a ``call_soon`` would not do: asyncio runs it before the
+        callbacks of the I/O its next poll finds.
+        """
+        timers = self.timers
+        ready = self._ready
+        heappop = heapq.heappop
+        dispatch = self._dispatch
+        now = self.clock()
+        todo = len(ready)  # what is ready when the round starts: this round's
+        done = 0
+        while True:
+            if self.next_timers:
+                # As each round of eventlet's own hubs does: timers cancelled
+                # since they were added never reach the heap.
+                self.prepare_timers()
+            if timers and timers[0][0] <= now and not (todo and ready[0][0] < timers[0][0]):
+                timer = heappop(timers)[1]
+                if timer.called:
+                    self.timers_canceled -= 1
+                    continue
+                item = timer
+            elif todo and ready:  # (a mode change may have taken the rest away)
+                todo -= 1
+                item = ready.popleft()[1]
+            else:
+                break
+            exc_info = dispatch(item)
+            if exc_info is not None:
+                self.squelch_timer_exception(item, exc_info)
+            done += 1
+        if self._armed:
+            done += self._poll_green()
+        return done
 
     def _make_ready(self, item: Callable[[], object]) -> None:
-        self._ready.append(item)
+        self._ready.append((self.clock(), item))
         if not self._drain_pending:
-            self._drain_pending = True
-            self._registration_loop().call_soon(self._drain)
-
-    def _drain(self) -> None:
-        """Run ready green work: what is ready now, and maybe a little more.
-
-        One stdlib loop iteration polls the selector (~4 us). eventlet's own
-        hubs poll for I/O between two rounds of ready greenthreads only when
-        some greenthread waits on an fd, and code relies on a ``sleep(0)``
-        letting such I/O in. So: everything ready when the drain started
-        runs; then, while no greenthread waits on an fd, up to
-        ``_DRAIN_LOOKAHEAD`` items that became ready meanwhile run too, so a
-        greenthread yielding with ``sleep(0)`` does not pay for a poll each
-        time, and asyncio callbacks still get a turn every so often.
-        """
-        ready = self._ready
-        listeners = self.listeners
-        now = len(ready)
-        later = _DRAIN_LOOKAHEAD
-        try:
-            while ready:
-                if self.next_timers:
-                    # As each round of eventlet's own hubs does: timers
-                    # cancelled since they were added never reach the heap.
-                    self.prepare_timers()
-                if now:
-                    now -= 1
-                elif later and not (listeners[READ] or listeners[self.WRITE]):
-                    later -= 1
-                else:
-                    break
-                item = ready.popleft()
-                exc_info = self._dispatch(item)
-                if exc_info is not None:
-                    self.squelch_timer_exception(item, exc_info)
-        except BaseException:
-            # KeyboardInterrupt, SystemExit or retirement unwinds the loop;
-            # what is still ready runs when a loop runs again.
-            self._drain_pending = bool(ready) and self._loop is not None
-            if self._drain_pending:
-                self._loop.call_soon(self._drain)  # type: ignore[union-attr]
-            raise
-        if ready:
-            self._registration_loop().call_soon(self._drain)
-        else:
-            self._drain_pending = False
+            loop = self._loop_now()
+            if loop is not None:  # else the loop being made schedules the drain
+                self._drain_pending = True
+                loop.call_soon(self._drain)
 
     def submit_threadsafe(self, work: Callable[[], object]) -> None:
         """Run ``work()`` in the dispatcher, soon; callable from any OS thread.
 
         ``work`` runs as a loop callback of whichever loop the hub is on when
         it gets there (the hub may change loops meanwhile: the inbox moves).
+        While the hub has no loop, or only a closed one (an ``asyncio.run()``
+        of that thread has returned), ``work`` waits for the next.
         """
         self._inbox.append(work)
         while True:
@@ -646,9 +760,9 @@ class Hub(eventlet_asyncio_hub.Hub):
             try:
                 loop.call_soon_threadsafe(self._drain_inbox)
                 return
-            except RuntimeError:  # closed meanwhile; the hub has moved on
+            except RuntimeError:  # closed
                 if self._loop is loop:
-                    raise
+                    return  # as with no loop: the next loop the hub is on drains it
 
     def _drain_inbox(self) -> None:
         inbox = self._inbox
@@ -689,6 +803,8 @@ class Hub(eventlet_asyncio_hub.Hub):
             state = self._portals.get(cur)
             if state is not None:  # green code inline in a task: suspend the task
                 return _portal_switch(self, state)
+        if self._making_loop:
+            raise RuntimeError(LOOP_REENTERED_ADVICE)
         self._registration_loop()
         if not self._guest and self._dispatcher.dead:
             self._set_dispatcher(self._owner_dispatcher())
@@ -745,10 +861,10 @@ class Hub(eventlet_asyncio_hub.Hub):
         if seconds <= 0:
             self._make_ready(timer)
             return self.clock()
-        loop = self._registration_loop()
+        loop = self._loop_now()
         deadline = BaseHub.add_timer(self, timer)
         timer._bridge_hub = self
-        if deadline < self._wakeup_at:
+        if loop is not None and deadline < self._wakeup_at:
             self._arm_at(loop, deadline)
         return deadline
 
@@ -759,7 +875,7 @@ class Hub(eventlet_asyncio_hub.Hub):
             BaseHub.timer_canceled(self, timer)
 
     def get_timers_count(self) -> int:
-        ready = sum(1 for item in self._ready if not getattr(item, "called", False))
+        ready = sum(1 for _, item in self._ready if not getattr(item, "called", False))
         return BaseHub.get_timers_count(self) + ready
 
     def _pending_work(self) -> bool:
@@ -772,49 +888,91 @@ class Hub(eventlet_asyncio_hub.Hub):
             or self.listeners[self.WRITE]
         )
 
-    # An fd whose last listener leaves stays registered with the loop until
-    # the current loop iteration ends (_flush_idle): a greenthread that waits
-    # on the same fd again within the iteration -- the common
-    # recv/send/recv pattern -- then costs no add_reader/remove_reader pair.
-    # It is unregistered at once when the hub hears the fd was closed or
-    # reused (notify_close, mark_as_reopened), when it turns ready with no
-    # listener, and when the listener was not a greenthread's wait (a
-    # long-lived listener, like green zmq's, goes when its socket closes).
-    # Keeping it longer is faster still, but a close the hub does not hear
-    # of (a raw os.close) would leave a stale registration that breaks the
-    # next owner of the fd number; one iteration bounds that risk.
+    # -- fds: the hub's own poller (see bridge._core._poller) ----------------
 
-    def _watch(self, loop: asyncio.AbstractEventLoop, evtype: str, fileno: int) -> None:
-        if evtype is READ:
-            loop.add_reader(fileno, self._fd_ready, READ, fileno)
-        else:
-            loop.add_writer(fileno, self._fd_ready, evtype, fileno)
+    def _make_poller(self) -> Poller:
+        poller = self._poller = make_poller()
+        return poller
 
-    def _unwatch(self, loop: asyncio.AbstractEventLoop, evtype: str, fileno: int) -> None:
-        if loop.is_closed():
+    def _watch_poller(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make the poller's fd a reader of ``loop`` (and of no other loop)."""
+        old = self._poller_loop
+        if old is loop:
+            return
+        fileno = (self._poller or self._make_poller()).fileno()
+        if old is not None and not old.is_closed():
+            try:
+                old.remove_reader(fileno)
+            except (OSError, ValueError, RuntimeError):
+                pass  # a loop being torn down
+        loop.add_reader(fileno, self._on_green_io)
+        self._poller_loop = loop
+
+    def _poll_green(self) -> int:
+        """Run the listeners of the green fds that are ready now, as eventlet's poll hubs do.
+
+        Return how many listeners it ran.
+        """
+        poller = self._poller
+        if poller is None:
+            return 0
+        events = poller.poll()
+        if not events:
+            return 0
+        armed = self._armed
+        readers = self.listeners[READ]
+        writers = self.listeners[self.WRITE]
+        readable = poller.readable
+        writable = poller.writable
+        # Collected first, as eventlet does, so that one callback cannot
+        # change which listeners this poll wakes.
+        woken: list[FdListener] = []
+        for fileno, mask in events:
+            if fileno in armed:
+                armed[fileno] = 0  # one event disarms all of an fd's interests
+            if mask & readable:
+                listener = readers.get(fileno)
+                if listener is not None:
+                    woken.append(listener)
+            if mask & writable:
+                listener = writers.get(fileno)
+                if listener is not None:
+                    woken.append(listener)
+        try:
+            for listener in woken:
+                if self.listeners[listener.evtype].get(listener.fileno) is not listener:
+                    continue  # removed by an earlier callback: its greenthread moved on
+                exc_info = self._dispatch(listener.cb, listener.fileno)
+                if exc_info is not None:
+                    self.squelch_exception(listener.fileno, exc_info)
+        finally:
+            # Whoever still waits on a disarmed fd needs it armed again; a
+            # waiter that came back during its callback (the usual
+            # recv/send/recv) has armed it already (add).
+            for fileno, _ in events:
+                if armed.get(fileno) == 0:
+                    self._rearm(fileno)
+        return len(woken)
+
+    def _rearm(self, fileno: int) -> None:
+        want = self._interests(fileno)
+        if not want:
+            self._armed.pop(fileno, None)
             return
         try:
-            if evtype is READ:
-                loop.remove_reader(fileno)
-            else:
-                loop.remove_writer(fileno)
+            self._poller.arm(fileno, want)  # type: ignore[union-attr]
         except (OSError, ValueError):
-            pass  # the fd was closed behind our back; the kernel dropped it already
+            # Closed behind the hub's back while waited on: the waiters get
+            # IOClosed, as on eventlet's hubs when the number is reused.
+            self._armed.pop(fileno, None)
+            self._obsolete(fileno)
+            return
+        self._armed[fileno] = want
 
-    def _unwatch_idle(self, evtype: str, fileno: int) -> None:
-        key = (evtype, fileno)
-        if key in self._idle:
-            self._idle.discard(key)
-            if self._loop is not None:
-                self._unwatch(self._loop, evtype, fileno)
-
-    def _flush_idle(self) -> None:
-        self._idle_flush_pending = False
-        idle, self._idle = self._idle, set()
-        loop = self._loop
-        if loop is not None:
-            for evtype, fileno in idle:
-                self._unwatch(loop, evtype, fileno)
+    def _interests(self, fileno: int) -> int:
+        return (READABLE if fileno in self.listeners[READ] else 0) | (
+            WRITABLE if fileno in self.listeners[self.WRITE] else 0
+        )
 
     def add(
         self,
@@ -824,61 +982,68 @@ class Hub(eventlet_asyncio_hub.Hub):
         tb: Callable[[BaseException], object],
         mark_as_closed: Callable[[], object] | None,
     ) -> FdListener:
-        loop = self._registration_loop()
-        first = fileno not in self.listeners[evtype]
+        if self._poller_loop is not self._loop or self._loop is None:
+            # First wait, or the hub changed loops. (A loop change that the
+            # hook missed is found by the switch() that follows the wait.)
+            loop = self._loop_now()
+            if loop is not None:
+                self._watch_poller(loop)
         listener = BaseHub.add(self, evtype, fileno, cb, tb, mark_as_closed)
-        if first:
-            key = (evtype, fileno)
-            if key in self._idle:
-                self._idle.discard(key)
-                return listener
+        armed = self._armed.get(fileno, 0)
+        if not armed & (READABLE if evtype is READ else WRITABLE):
+            want = self._interests(fileno)
             try:
-                self._watch(loop, evtype, fileno)
+                (self._poller or self._make_poller()).arm(fileno, want)
             except BaseException:
                 BaseHub.remove(self, listener)
                 raise
+            self._armed[fileno] = want
         return listener
 
     def remove(self, listener: FdListener) -> None:
         if listener.spent:
             return
         BaseHub.remove(self, listener)
-        evtype = listener.evtype
+        # The poller keeps the fd armed (one ignored event at most) rather
+        # than pay a system call; dropped from _armed, it is armed anew by the
+        # next wait, whatever file its number names by then.
         fileno = listener.fileno
-        if fileno in self.listeners[evtype] or self._loop is None:
-            return
-        if not isinstance(getattr(listener.cb, "__self__", None), greenlet.greenlet):
-            # Not a greenthread's wait (trampoline's cb is its switch) but a
-            # long-lived listener being dropped, e.g. by green zmq's close():
-            # the fd may be closed and its number reused at once.
-            self._unwatch(self._loop, evtype, fileno)
-            return
-        self._idle.add((evtype, fileno))
-        if not self._idle_flush_pending:
-            self._idle_flush_pending = True
-            self._loop.call_soon(self._flush_idle)
+        if fileno not in self.listeners[READ] and fileno not in self.listeners[self.WRITE]:
+            self._armed.pop(fileno, None)
 
     def remove_descriptor(self, fileno: int) -> None:
-        watched = [e for e, bucket in self.listeners.items() if fileno in bucket]
         BaseHub.remove_descriptor(self, fileno)
-        for evtype in (READ, self.WRITE):
-            self._unwatch_idle(evtype, fileno)
-        if self._loop is not None:
-            for evtype in watched:
-                self._unwatch(self._loop, evtype, fileno)
+        self._armed.pop(fileno, None)
+        if self._poller is not None:
+            self._poller.forget(fileno)
 
     def _obsolete(self, fileno: int) -> bool:
-        for evtype in (READ, self.WRITE):
-            self._unwatch_idle(evtype, fileno)
         found = BaseHub._obsolete(self, fileno)
+        self._armed.pop(fileno, None)
         if found and not self._closed_scheduled:
             self._closed_scheduled = True
             self._make_ready(self._close_all)
         return found
 
     def notify_close(self, fileno: int) -> None:
-        """``fileno`` was closed: wake its waiters with ``IOClosed`` (eventlet
-        only does this when the number is reused)."""
+        """eventlet's hook, a no-op here as on eventlet's own hubs.
+
+        eventlet calls it from ``GreenFileIO.close()`` whether or not the
+        file was open: a second ``close()`` of a green pipe would wake the
+        waiters of whatever file has the number by then. Closes that really
+        closed an fd come to :meth:`fd_closed` instead.
+        """
+
+    def fd_closed(self, fileno: int) -> None:
+        """``fileno`` was just closed by green code: wake its waiters with ``IOClosed``.
+
+        eventlet does this only when it sees the number reused; without it, a
+        greenthread waiting on a socket that another greenthread closes
+        would wait forever (the kernel drops a closed fd from epoll silently).
+        Called by bridge's wrappers of ``GreenSocket.close`` and
+        ``GreenFileIO.close`` (``_eventlet_patches``), only for a close that
+        closed the fd.
+        """
         self._obsolete(fileno)
 
     # -- process events ------------------------------------------------------
@@ -891,17 +1056,25 @@ class Hub(eventlet_asyncio_hub.Hub):
             self._enter_guest(loop)
 
     def _after_fork_in_child(self) -> None:
+        """Give up, untouched, what the child shares with its parent.
+
+        The poller's epoll instance, and the owner loop's, are the parent's
+        too: a registration changed here would change the parent's. So they
+        are only dropped (kept referenced, never closed: closing the loop
+        would unregister the parent's fds), and the child makes its own when
+        green code next needs them (``_migrate`` arms the waits again). Cheap,
+        as the child is often about to ``exec`` (uvloop's subprocesses run
+        these hooks).
+        """
+        _forked_away.append((self._poller, self._owner_loop, self._owner_greenlet, self._wakeup))
+        self._poller = self._poller_loop = None
+        for fileno in self._armed:
+            self._armed[fileno] = 0  # armed in the parent's poller only
         if self._guest:
-            return
-        old_loop, old_greenlet = self._loop, self._owner_greenlet
-        _forked_away.append((old_loop, old_greenlet, self._wakeup))
+            return  # forking while a guest loop runs is not supported (nor by asyncio)
         self._wakeup = None
         self._owner_loop = self._owner_greenlet = self._loop = None
         self.running = False
-        if old_loop is None:
-            return
-        new = self._use_owner_loop()
-        self._migrate(old_loop, new, unwatch_old=False)
 
 
 WRONG_HUB_ADVICE = (
@@ -930,6 +1103,12 @@ def current_hub() -> Hub:
 
 def _running_loop_hook(loop: asyncio.AbstractEventLoop | None) -> None:
     _set_running_loop(loop)
+    if _forking_thread == _real_threading.get_ident():
+        # asyncio's own fork handler (3.12+) clears the running loop in the
+        # child: that is no loop stopping, and the hub must not move (to a
+        # new loop, unregistering its reader from the loop it shares with
+        # the parent). _after_fork_in_child deals with the child.
+        return
     hub = getattr(_threadlocal, "hub", None)
     if isinstance(hub, Hub):
         hub._running_loop_changed(loop)
@@ -948,7 +1127,24 @@ def _get_running_loop_hook() -> asyncio.AbstractEventLoop | None:
     return loop
 
 
+# The thread that is forking, from just before os.fork() until the hooks
+# after it have run, in the parent and in the child.
+_forking_thread: int | None = None
+
+
+def _before_fork() -> None:
+    global _forking_thread
+    _forking_thread = _real_threading.get_ident()
+
+
+def _after_fork_in_parent() -> None:
+    global _forking_thread
+    _forking_thread = None
+
+
 def _after_fork_in_child() -> None:
+    global _forking_thread
+    _forking_thread = None
     hub = getattr(_threadlocal, "hub", None)
     if isinstance(hub, Hub):
         hub._after_fork_in_child()
@@ -962,7 +1158,13 @@ def _install() -> None:
         _get_running_loop_hook.__bridge_wrapped__ = _get_running_loop  # type: ignore[attr-defined]
         asyncio.events._get_running_loop = _get_running_loop_hook
         asyncio._get_running_loop = _get_running_loop_hook
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        # Registered after asyncio's (imported above): ours run first before
+        # a fork, and after asyncio's in the child.
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child,
+        )
     _native.install_hooks()
     _eventlet_patches.install(Hub)
 
