@@ -11,9 +11,10 @@ and ``kill()`` each other, and do request/response over loopback socket
 pairs and TCP connections (to servers that answer at once, late or never),
 then close them. Each run records a *trace*: every step, labelled, in the
 order it happened. A program runs in a subprocess per hub (many programs
-per subprocess), and its trace on ``bridge.hub`` -- green main (owner mode)
-and a greenthread under ``asyncio.run`` (guest mode) -- must match its trace
-on ``EVENTLET_HUB=epolls``.
+per subprocess), and its trace on ``bridge.hub`` -- green main (owner mode),
+a greenthread under ``asyncio.run`` (guest mode), and green main on uvloop
+-- must match its trace on ``EVENTLET_HUB=epolls``. eventlet's own asyncio
+hub is compared too, in a printed report that gates nothing.
 
 How stability is decided
 ------------------------
@@ -75,12 +76,6 @@ from tests.green_programs.__main__ import parse_seeds
 from tests.green_programs._generate import Program, generate
 
 SEEDS = parse_seeds(os.environ.get("BRIDGE_DIFF_SEEDS", "0-119"))
-
-ISSUE_8_ITEM_5 = (
-    "issue 8 item 5: green work made ready during a round overtakes the I/O of the next "
-    "poll (Hub._drain re-queues itself with call_soon, and asyncio runs that before the "
-    "poll's I/O callbacks)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -160,37 +155,16 @@ def _compare(baseline: _harness.Baseline, target: str, programs: list[Program]) 
     return _harness.compare(baseline, [t], [results], confirm_limit=2)
 
 
-@pytest.mark.parametrize(
-    ("target", "sockets"),
-    [
-        ("bridge-owner", False),
-        pytest.param(
-            "bridge-owner", True, marks=pytest.mark.xfail(strict=True, reason=ISSUE_8_ITEM_5)
-        ),
-        ("bridge-guest", False),
-        pytest.param(
-            "bridge-guest", True, marks=pytest.mark.xfail(strict=True, reason=ISSUE_8_ITEM_5)
-        ),
-    ],
-    ids=[
-        "owner-without-sockets",
-        "owner-with-sockets",
-        "guest-without-sockets",
-        "guest-with-sockets",
-    ],
-)
+@pytest.mark.parametrize("target", ["bridge-owner", "bridge-guest", "bridge-uvloop"])
 def test_green_programs_see_epolls_order_on_bridge_hub(
-    baseline: _harness.Baseline, programs: list[Program], target: str, sockets: bool
+    baseline: _harness.Baseline, programs: list[Program], target: str
 ) -> None:
-    """bridge.hub as green main (owner) and under ``asyncio.run`` (guest) keeps every
-    order epolls keeps; the programs with sockets apart, as issue 8 item 5 fails them."""
-    chosen = [p for p in programs if bool(p.conns) == sockets]
-    if not chosen:
-        pytest.skip("no program of this kind among BRIDGE_DIFF_SEEDS")
-    verdict = _compare(baseline, target, chosen)
+    """bridge.hub as green main (owner), under ``asyncio.run`` (guest) and on uvloop
+    keeps every order epolls keeps."""
+    verdict = _compare(baseline, target, programs)
     assert not verdict.failures(), verdict.report()
     # Most programs must have been compared, or the check says little.
-    assert verdict.compared[target] >= 0.9 * len(chosen), verdict.report()
+    assert verdict.compared[target] >= 0.9 * len(programs), verdict.report()
 
 
 @pytest.mark.parametrize("target", ["poll", "selects"])
@@ -203,25 +177,22 @@ def test_eventlets_other_hubs_see_epolls_order(
     assert verdict.compared[target] >= 0.9 * len(programs), verdict.report()
 
 
-def test_report_eventlets_asyncio_hub_and_uvloop(
+def test_report_eventlets_asyncio_hub(
     baseline: _harness.Baseline, programs: list[Program], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Not gated: how eventlet's asyncio hub and bridge.hub on uvloop compare (printed).
+    """Not gated: how eventlet's own asyncio hub compares (printed).
 
     On the first 60 programs, suspects not rerun; ``python -m tests.green_programs
-    report`` makes the full table.
+    report --targets asyncio`` makes the full table.
     """
-    targets = [_harness.TARGETS["asyncio"], _harness.TARGETS["bridge-uvloop"]]
-    chosen = programs[:60]
-    results = _harness.run_jobs([_harness.Job(t, chosen) for t in targets])
-    verdict = _harness.compare(baseline, targets, results, confirm_limit=0)
-    counts = {hub: _instant_results(hub, "owner", "tcp", uvloop=uv) for hub, uv in _REPORTED}
+    target = _harness.TARGETS["asyncio"]
+    results = _harness.run_many(target, programs[:60])
+    verdict = _harness.compare(baseline, [target], [results], confirm_limit=0)
+    count = _instant_results("asyncio", "owner", "tcp")
     with capsys.disabled():
         print("\n\ndifferential report (not gated): green programs against epolls")
         print(verdict.table())
-        print("issue 8 item 5, instant results before the loopback reply (epolls: 1):")
-        for (hub, uv), got in zip(_REPORTED, counts.values(), strict=True):
-            print(f"  {hub}{' on uvloop' if uv else ''}: {got}")
+        print(f"issue 8 item 5, instant results before the reply (epolls: 1): asyncio {count}")
     assert verdict.compared, verdict.report()
 
 
@@ -316,8 +287,6 @@ _ITEM_5 = textwrap.dedent(
     """
 )
 
-_REPORTED = [("asyncio", False), ("bridge.hub", True)]
-
 
 def _instant_results(hub: str, mode: str, transport: str, *, uvloop: bool = False) -> Any:
     """Run the race 5 times on ``hub`` in a subprocess; the instant results counted each time."""
@@ -328,26 +297,25 @@ def _instant_results(hub: str, mode: str, transport: str, *, uvloop: bool = Fals
     return json.loads(done.stdout.splitlines()[-1])
 
 
+# Where each minimal program runs: eventlet's three hubs (the reference, which
+# must agree), then bridge.hub as green main, under asyncio.run, and on uvloop.
+_HUBS = [
+    pytest.param("epolls", "owner", False, id="epolls"),
+    pytest.param("poll", "owner", False, id="poll"),
+    pytest.param("selects", "owner", False, id="selects"),
+    pytest.param("bridge.hub", "owner", False, id="bridge.hub-owner"),
+    pytest.param("bridge.hub", "guest", False, id="bridge.hub-guest"),
+    pytest.param("bridge.hub", "owner", True, id="bridge.hub-owner-uvloop"),
+]
+
+
 @pytest.mark.parametrize("transport", ["tcp", "unix"])
-@pytest.mark.parametrize(
-    ("hub", "mode"),
-    [
-        ("epolls", "owner"),
-        ("poll", "owner"),
-        ("selects", "owner"),
-        pytest.param(
-            "bridge.hub", "owner", marks=pytest.mark.xfail(strict=True, reason=ISSUE_8_ITEM_5)
-        ),
-        pytest.param(
-            "bridge.hub", "guest", marks=pytest.mark.xfail(strict=True, reason=ISSUE_8_ITEM_5)
-        ),
-    ],
-)
+@pytest.mark.parametrize(("hub", "mode", "uvloop"), _HUBS)
 def test_one_instant_result_comes_before_the_loopback_reply(
-    hub: str, mode: str, transport: str
+    hub: str, mode: str, uvloop: bool, transport: str
 ) -> None:
     """Issue 8 item 5, minimal form: eventlet's hubs count 1 every time; so must bridge.hub."""
-    assert _instant_results(hub, mode, transport) == [1] * 5
+    assert _instant_results(hub, mode, transport, uvloop=uvloop) == [1] * 5
 
 
 # -- the round order in its three smallest forms ------------------------------------
@@ -493,36 +461,9 @@ _EPOLLS_ORDER = {
     ],
 }
 
-_FAILS_TODAY = {
-    # Hub._drain re-queues itself with call_soon: asyncio runs it before the
-    # next poll's I/O callbacks (uvloop's loop runs I/O first: right there).
-    ("ready_then_poll", "bridge.hub", False): ISSUE_8_ITEM_5,
-    # Work made ready by a timer callback (Hub._fire_due) is call_soon'ed
-    # too; on uvloop as well.
-    ("after_a_timer", "bridge.hub", False): ISSUE_8_ITEM_5 + ", after a timer's round",
-    ("after_a_timer", "bridge.hub", True): ISSUE_8_ITEM_5 + ", after a timer's round",
-}
 
-
-def _round_cases() -> list[Any]:
-    cases = []
-    for scenario in _EPOLLS_ORDER:
-        for hub, mode, uv in [
-            ("epolls", "owner", False),
-            ("poll", "owner", False),
-            ("selects", "owner", False),
-            ("bridge.hub", "owner", False),
-            ("bridge.hub", "guest", False),
-            ("bridge.hub", "owner", True),
-        ]:
-            reason = _FAILS_TODAY.get((scenario, hub, uv))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            name = f"{scenario}-{hub}-{mode}" + ("-uvloop" if uv else "")
-            cases.append(pytest.param(scenario, hub, mode, uv, marks=marks, id=name))
-    return cases
-
-
-@pytest.mark.parametrize(("scenario", "hub", "mode", "uvloop"), _round_cases())
+@pytest.mark.parametrize(("hub", "mode", "uvloop"), _HUBS)
+@pytest.mark.parametrize("scenario", list(_EPOLLS_ORDER))
 def test_round_order_in_its_smallest_forms(
     scenario: str, hub: str, mode: str, uvloop: bool
 ) -> None:

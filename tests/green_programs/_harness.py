@@ -93,7 +93,6 @@ TARGETS = {
         Target("asyncio", "asyncio"),
     )
 }
-GATED = ("bridge-owner", "bridge-guest")
 
 
 def parse_targets(spec: str | None) -> list[Target]:
@@ -484,8 +483,9 @@ class Verdict:
         for f in shown[:limit]:
             parts.append(f.render())
         if len(shown) > limit:
-            more = ", ".join(f"{f.program.seed}@{f.target}" for f in shown[limit:])
-            parts.append(f"... and {len(shown) - limit} more: {more}")
+            more = ", ".join(f"{f.program.seed}@{f.target}" for f in shown[limit : limit + 30])
+            etc = ", ..." if len(shown) > limit + 30 else ""
+            parts.append(f"... and {len(shown) - limit} more: {more}{etc}")
         for name, why in self.skipped.items():
             if name in names:
                 parts += [f"skipped on {name}: {_clip(w)}" for w in why[:3]]
