@@ -37,7 +37,7 @@ from typing import Any, ParamSpec, TypeVar
 import greenlet
 
 from bridge._carriers import Carrier, Failed, take_carrier
-from bridge._core._hub import Hub, _get_running_loop, _getcurrent, current_hub
+from bridge._core._hub import Hub, _get_running_loop, _getcurrent, current_hub, let_go
 from bridge._errors import BlockingCallError
 
 __all__ = ("await_", "to_async", "to_green")
@@ -254,6 +254,7 @@ class _GreenWaiter:
                 _enter_task(loop, task)
         if exc_info is not None:
             self.hub.squelch_generic_exception(exc_info)
+            let_go(exc_info)
         return not self.interrupted
 
     def settle_from(self, future: asyncio.Future[Any]) -> None:

@@ -47,7 +47,8 @@ Options: ``-k/--only EXPR`` passes a pytest ``-k`` expression (debugging a subse
 ``--keep-going`` runs the remaining hubs even after a hub's run broke (by default the script
 stops there); ``--json PATH`` writes per-hub counts and the regressions; ``--test-timeout``
 and ``--run-timeout`` set the two timeouts. Needs network access to PyPI only for the first
-download of a given eventlet version. Standard library only.
+download of a given eventlet version. Standard library only; what it shares with the
+libraries' gate (``compat/libs_suite.py``) is in ``compat/_gate.py``.
 
 Notes: the tests of ``tests/zmq_test.py`` (24) skip unless pyzmq is installed, and the
 database tests skip without their drivers and servers, as in a bare eventlet checkout.
@@ -56,31 +57,45 @@ database tests skip without their drivers and servers, as in a bare eventlet che
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib.metadata
 import importlib.util
 import json
 import os
 import platform
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import tarfile
-import tempfile
 import textwrap
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from pathlib import Path
 
-COMPAT_DIR = Path(__file__).resolve().parent
-WORK_DIR = COMPAT_DIR / "_work"
+from _gate import (
+    BRIDGE_HUB,
+    COMPAT_DIR,
+    FAILING,
+    REFERENCE_HUB,
+    Broken,
+    CaseResult,
+    HubRun,
+    baseline_body,
+    extract,
+    fails_but_passes,
+    fetch_sdist,
+    installed_version,
+    new_run_dir,
+    outcomes_of,
+    passes_but_not_run,
+    print_table,
+    print_tests,
+    read_baseline,
+    rel,
+    run_with_timeout,
+    tail,
+    utc_now,
+)
+
 BASELINE_PATH = COMPAT_DIR / "epolls_baseline.txt"
-BRIDGE_HUB = "bridge.hub"
-REFERENCE_HUB = "epolls"
-KEEP_RUN_DIRS = 5  # older compat/_work/run-* directories are removed
 
 _TEST_NET = (
     "Connects to 192.0.2.1:80, assuming that TEST-NET-1 address is unroutable. On this "
@@ -137,71 +152,15 @@ print(json.dumps({"eventlet": eventlet.__file__, "tests": tests.__file__,
                   "hub": type(hub).__module__ + "." + type(hub).__qualname__}))
 """
 
-FAILING = ("failed", "error")
-
-
-class Broken(Exception):
-    """The run could not produce a trustworthy result (not a test failure)."""
-
-
-@dataclass
-class CaseResult:
-    outcome: str  # passed | failed | error | skipped
-    message: str = ""
-
-
-@dataclass
-class HubRun:
-    hub: str
-    log: Path  # pytest's full output
-    results: dict[str, CaseResult] = field(default_factory=dict)
-    duration: float = 0.0
-    broken: str = ""  # why the run is not trustworthy; empty when it is
-
-    def count(self, *outcomes: str) -> int:
-        return sum(1 for r in self.results.values() if r.outcome in outcomes)
-
-    def counts(self) -> dict[str, int]:
-        return {o: self.count(o) for o in ("passed", "failed", "error", "skipped")}
-
-
 # ---------------------------------------------------------------------------- sdist
 
 
 def installed_eventlet_version() -> str:
-    try:
-        return importlib.metadata.version("eventlet")
-    except importlib.metadata.PackageNotFoundError:
-        raise Broken(f"eventlet is not installed for {sys.executable}") from None
-
-
-def fetch_sdist(version: str) -> Path:
-    """Return the cached sdist of eventlet==version, downloading it from PyPI if needed."""
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    cached = WORK_DIR / f"eventlet-{version}.tar.gz"
-    if cached.is_file():
-        return cached
-    print(f"downloading the eventlet {version} sdist from PyPI into {rel(WORK_DIR)}/ ...")
-    with tempfile.TemporaryDirectory(dir=WORK_DIR, prefix="download-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        cmd += ["--no-binary", ":all:", f"eventlet=={version}", "-d", tmp]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            raise Broken("pip download of the eventlet sdist timed out") from None
-        found = list(Path(tmp).glob("eventlet-*.tar.gz"))
-        if proc.returncode != 0 or len(found) != 1:
-            raise Broken(f"pip download failed:\n{tail(proc.stdout + proc.stderr, 15)}")
-        found[0].replace(cached)  # atomic: never leaves a half-written cache entry
-    return cached
+    return installed_version("eventlet")
 
 
 def unpack(sdist: Path, version: str, run_dir: Path) -> Path:
-    with tarfile.open(sdist) as tar:
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(run_dir, filter="data")
-        else:  # Python without extraction filters; the archive comes from PyPI
-            tar.extractall(run_dir)
+    extract(sdist, run_dir)
     src = run_dir / f"eventlet-{version}"
     if not (src / "tests" / "__init__.py").is_file():
         raise Broken(f"unexpected sdist layout: no {rel(src)}/tests/__init__.py")
@@ -209,15 +168,6 @@ def unpack(sdist: Path, version: str, run_dir: Path) -> Path:
     # rootdir (the sdist tree) first on sys.path to import the `tests` package.
     shutil.rmtree(src / "eventlet")
     return src
-
-
-def new_run_dir() -> Path:
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    old = sorted(WORK_DIR.glob("run-*"))
-    for stale in old[: max(0, len(old) - (KEEP_RUN_DIRS - 1))]:
-        shutil.rmtree(stale, ignore_errors=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(tempfile.mkdtemp(prefix=f"run-{stamp}-", dir=WORK_DIR))
 
 
 # ---------------------------------------------------------------------------- running
@@ -289,30 +239,6 @@ def run_hub(hub: str, src: Path, run_dir: Path, args: argparse.Namespace) -> Hub
     return run
 
 
-def run_with_timeout(
-    cmd: list[str], cwd: Path, env: dict[str, str], log: Path, limit: float
-) -> int:
-    with log.open("wb") as out:
-        # A session of its own, so a timeout kills the test processes the tests started too.
-        proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            return proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            raise Broken(f"the whole run took longer than {limit:.0f} s and was killed") from None
-        finally:  # also reaps what the tests left running
-            kill_session(proc)
-
-
-def kill_session(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # pytest and everything it started have exited
-    proc.wait()
-
-
 def pytest_exit_meaning(code: int) -> str:
     meanings = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
     return meanings.get(code, "killed by a signal" if code < 0 else "unknown")
@@ -363,27 +289,14 @@ def node_id(classname: str, name: str, src: Path) -> str:
 # ---------------------------------------------------------------------------- baseline
 
 
-def read_baseline() -> tuple[dict[str, str], str]:
+def read_eventlet_baseline() -> tuple[dict[str, str], str]:
     """Return (test id -> outcome on epolls, eventlet version the baseline was made with)."""
-    if not BASELINE_PATH.is_file():
-        raise Broken(f"no baseline {rel(BASELINE_PATH)}: run epolls too, or --write-baseline")
-    outcomes: dict[str, str] = {}
-    version = ""
-    for line in BASELINE_PATH.read_text().splitlines():
-        if line.startswith("# eventlet:"):
-            version = line.split(":", 1)[1].split()[0]
-        line = line.split("#", 1)[0].strip()
-        if line:
-            outcome, test_id = line.split(None, 1)
-            outcomes[test_id] = outcome
-    if not outcomes:
-        raise Broken(f"the baseline {rel(BASELINE_PATH)} lists no test")
-    return outcomes, version
+    return read_baseline(BASELINE_PATH, "eventlet")
 
 
 def write_baseline(run: HubRun, version: str, argv: list[str]) -> None:
     c = run.counts()
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     failing = sorted(t for t, r in run.results.items() if r.outcome in FAILING)
     lines = [
         "# epolls baseline for compat/eventlet_suite.py, the eventlet compatibility gate.",
@@ -401,80 +314,12 @@ def write_baseline(run: HubRun, version: str, argv: list[str]) -> None:
         "# ones first: the gate needs to know which tests passed (those must pass on bridge.hub)",
         "# and which were skipped or not run on epolls (those are not gated).",
     ]
-    order = {"failed": 0, "error": 1, "skipped": 2, "passed": 3}
-    entries = sorted((order[r.outcome], t, r.outcome) for t, r in run.results.items())
-    lines += [f"{outcome} {test_id}" for _, test_id, outcome in entries]
+    lines += baseline_body(run.results)
     BASELINE_PATH.write_text("\n".join(lines) + "\n")
     print(f"\nwrote {rel(BASELINE_PATH)}")
 
 
-# ---------------------------------------------------------------------------- comparing
-
-
-def outcome_in(results: dict[str, str], test_id: str) -> str | None:
-    """The outcome of test_id in a run's results, looking through module-level entries."""
-    if test_id in results:
-        return results[test_id]
-    module, _, rest = test_id.partition("::")
-    if rest and module in results:  # the whole module was skipped (or broke) at collection
-        return results[module]
-    if not rest:  # test_id is a whole module: it passed if any of its tests passed
-        prefix = module + "::"
-        if any(o == "passed" for t, o in results.items() if t.startswith(prefix)):
-            return "passed"
-    return None  # not run
-
-
-def fails_but_passes(run: HubRun, reference: dict[str, str]) -> list[str]:
-    """Tests that fail in `run` and passed in `reference`."""
-    return sorted(
-        test_id
-        for test_id, r in run.results.items()
-        if r.outcome in FAILING and outcome_in(reference, test_id) == "passed"
-    )
-
-
-def passes_but_not_run(run: HubRun, reference: dict[str, str], subset: bool) -> list[str]:
-    """Tests that passed in `reference` but were skipped (or, in a full run, not run) in `run`."""
-    own = {t: r.outcome for t, r in run.results.items()}
-    found = []
-    for test_id, outcome in reference.items():
-        own_outcome = outcome_in(own, test_id)
-        not_run = own_outcome is None and not subset
-        if outcome == "passed" and (own_outcome == "skipped" or not_run):
-            found.append(test_id)
-    return sorted(found)
-
-
 # ---------------------------------------------------------------------------- report
-
-
-def print_table(runs: list[HubRun]) -> None:
-    header = ("hub", "passed", "failed", "errors", "skipped", "duration", "status")
-    rows = [
-        (
-            run.hub,
-            *(str(run.count(o)) for o in ("passed", "failed", "error", "skipped")),
-            f"{run.duration:.1f}s",
-            f"BROKEN: {run.broken}" if run.broken else "ok",
-        )
-        for run in runs
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row[:-1], widths, strict=True))
-        ]
-        print("  ".join([*cells, row[-1]]))
-
-
-def print_tests(title: str, test_ids: list[str], run: HubRun | None = None) -> None:
-    print(f"\n{title}: {len(test_ids)}")
-    for test_id in test_ids:
-        result = run.results.get(test_id) if run else None
-        detail = f"  [{result.outcome}] {result.message}" if result else ""
-        print(f"  {test_id}{detail}")
 
 
 def print_exclusions(src: Path) -> None:
@@ -489,17 +334,6 @@ def print_exclusions(src: Path) -> None:
         print(textwrap.fill(reason, 96, initial_indent=" " * 6, subsequent_indent=" " * 6))
         if not (src / test_id.split("::")[0]).is_file():
             print("      WARNING: this test file does not exist in this eventlet version")
-
-
-def tail(text: str, lines: int) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def rel(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def write_json(
@@ -573,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         version = installed_eventlet_version()
-        sdist = fetch_sdist(version)
+        sdist = fetch_sdist("eventlet", version)
         run_dir = new_run_dir()
         src = unpack(sdist, version, run_dir)
     except Broken as exc:
@@ -608,11 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     reference: dict[str, str] = {}
     reference_name = ""
     if epolls is not None and not epolls.broken:
-        reference = {t: r.outcome for t, r in epolls.results.items()}
+        reference = outcomes_of(epolls)
         reference_name = "epolls (this run)"
     elif bridge is not None:
         try:
-            reference, baseline_version = read_baseline()
+            reference, baseline_version = read_eventlet_baseline()
             reference_name = f"epolls (baseline {rel(BASELINE_PATH)})"
             if baseline_version != version:
                 print(
@@ -631,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         print_tests(f"(info, not gated) pass on epolls, skipped on {BRIDGE_HUB}", skipped)
         for other in runs:
             if other.hub not in (BRIDGE_HUB, REFERENCE_HUB) and not other.broken:
-                own = {t: r.outcome for t, r in other.results.items()}
+                own = outcomes_of(other)
                 extra = fails_but_passes(bridge, own)
                 title = f"(info, not gated) fail on {BRIDGE_HUB} but pass on {other.hub}"
                 print_tests(title, extra, bridge)

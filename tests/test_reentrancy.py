@@ -466,3 +466,42 @@ def test_isolated_programs_fail_loudly() -> None:
     # The harness itself: a program that hangs is stopped and reported.
     with pytest.raises(pytest.fail.Exception, match="timed out"):
         run_program("import time\ntime.sleep(30)\n", timeout=1)
+
+
+# -- a loop that cannot be made ----------------------------------------------------
+
+LOOP_FAILS_ONCE = """
+import asyncio
+
+import eventlet
+
+
+class FailsOncePolicy(asyncio.DefaultEventLoopPolicy):
+    failures = 1
+
+    def new_event_loop(self):
+        if FailsOncePolicy.failures:
+            FailsOncePolicy.failures -= 1
+            raise OSError("cannot make an event loop (as with EMFILE)")
+        return super().new_event_loop()
+
+
+asyncio.set_event_loop_policy(FailsOncePolicy())
+try:
+    eventlet.spawn(lambda: None).wait()
+except OSError as exc:
+    print("first:", exc)
+with eventlet.Timeout(10):
+    print("second:", eventlet.spawn(lambda: "ran").wait())
+green_echo()
+print("hub works")
+"""
+
+
+def test_a_loop_that_could_not_be_made_is_made_at_the_next_green_call() -> None:
+    # Found by the oslo.log gate: a failure while the hub made its loop left
+    # it believing a drain was scheduled, and no green work ran again.
+    assert_prints(
+        LOOP_FAILS_ONCE,
+        ["first: cannot make an event loop (as with EMFILE)", "second: ran", "hub works"],
+    )
