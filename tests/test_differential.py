@@ -77,6 +77,14 @@ from tests.green_programs._generate import Program, generate
 
 SEEDS = parse_seeds(os.environ.get("BRIDGE_DIFF_SEEDS", "0-119"))
 
+try:
+    import uvloop  # noqa: F401  (only whether it is installed: the subprocesses use it)
+except ImportError:
+    HAS_UVLOOP = False
+else:
+    HAS_UVLOOP = True
+NEEDS_UVLOOP = pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed")
+
 
 @pytest.fixture(scope="module")
 def programs() -> list[Program]:
@@ -155,7 +163,9 @@ def _compare(baseline: _harness.Baseline, target: str, programs: list[Program]) 
     return _harness.compare(baseline, [t], [results], confirm_limit=2)
 
 
-@pytest.mark.parametrize("target", ["bridge-owner", "bridge-guest", "bridge-uvloop"])
+@pytest.mark.parametrize(
+    "target", ["bridge-owner", "bridge-guest", pytest.param("bridge-uvloop", marks=NEEDS_UVLOOP)]
+)
 def test_green_programs_see_epolls_order_on_bridge_hub(
     baseline: _harness.Baseline, programs: list[Program], target: str
 ) -> None:
@@ -305,7 +315,7 @@ _HUBS = [
     pytest.param("selects", "owner", False, id="selects"),
     pytest.param("bridge.hub", "owner", False, id="bridge.hub-owner"),
     pytest.param("bridge.hub", "guest", False, id="bridge.hub-guest"),
-    pytest.param("bridge.hub", "owner", True, id="bridge.hub-owner-uvloop"),
+    pytest.param("bridge.hub", "owner", True, id="bridge.hub-owner-uvloop", marks=NEEDS_UVLOOP),
 ]
 
 
