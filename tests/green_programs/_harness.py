@@ -394,6 +394,18 @@ class Baseline:
         )
 
     @classmethod
+    def merged(cls, parts: Sequence[Baseline]) -> Baseline:
+        """One baseline of the programs of ``parts`` (made separately, e.g. in chunks)."""
+        base = cls({}, {}, [], [], [])
+        for part in parts:
+            base.programs.update(part.programs)
+            base.stable.update(part.stable)
+            base.unstable += part.unstable
+            base.errors += part.errors
+            base.skipped += part.skipped
+        return base
+
+    @classmethod
     def from_results(cls, programs: Sequence[Program], runs: Sequence[dict]) -> Baseline:
         base = cls({p.seed: p for p in programs}, {}, [], [], [])
         for p in programs:
