@@ -624,3 +624,29 @@ def test_due_timers_and_ready_work_run_in_deadline_order(hub_mode: RunInMode) ->
         return order
 
     assert hub_mode(scenario) == ["spawned first", "timer due second", "spawned third"]
+
+
+def test_on_uvloop_the_hub_wakes_once_per_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    # uvloop's timers have millisecond resolution and fire up to 1 ms early;
+    # the hub's wake-up used to find its timer not yet due and re-arm, ~80
+    # times per timer (found by the differential tests).
+    uvloop = pytest.importorskip("uvloop")
+    wakes = 0
+    fire_due = Hub._fire_due
+
+    def counting(self: Hub) -> None:
+        nonlocal wakes
+        wakes += 1
+        fire_due(self)
+
+    monkeypatch.setattr(Hub, "_fire_due", counting)
+
+    def sleeper() -> None:
+        for _ in range(20):
+            eventlet.sleep(0.0104)
+
+    async def main() -> None:
+        await asyncio.wait_for(eventlet.spawn(sleeper), BOUND)
+
+    uvloop.run(main())
+    assert wakes <= 40

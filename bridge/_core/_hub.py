@@ -703,7 +703,12 @@ class Hub(eventlet_asyncio_hub.Hub):
         if self._wakeup_handle is not None:
             self._wakeup_handle.cancel()
         self._wakeup_at = deadline
-        self._wakeup_handle = loop.call_later(deadline - self.clock(), self._fire_due)
+        # Rounded up to whole milliseconds: uvloop's timers have that
+        # resolution and fire up to 1 ms early, before the timer is due by
+        # our clock (the hub then woke ~80 times per timer, re-arming); the
+        # stdlib loop's poll rounds its timeout up the same way.
+        delay = math.ceil((deadline - self.clock()) * 1000) / 1000
+        self._wakeup_handle = loop.call_later(delay, self._fire_due)
 
     def _fire_due(self) -> None:
         """The wake-up handle's callback: the earliest delayed timer is due."""
