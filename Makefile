@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,docs,uvloop]'
+	$(PY) -m pip install -q -e '.[test,docs,uvloop,example]'
 	touch $(STAMP)
 
 demo: $(STAMP)

