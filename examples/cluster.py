@@ -33,7 +33,6 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -151,16 +150,16 @@ class Postgres:
 
     @classmethod
     def available(cls) -> bool:
-        return cls.find_bindir() is not None and (os.geteuid() != 0 or bool(shutil.which("runuser")))
+        if cls.find_bindir() is None:
+            return False
+        return os.geteuid() != 0 or shutil.which("runuser") is not None
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/service"
 
     def _run(self, *args: str) -> None:
-        subprocess.run(
-            [*self.as_postgres, *args], check=True, capture_output=True, timeout=BOUND
-        )
+        subprocess.run([*self.as_postgres, *args], check=True, capture_output=True, timeout=BOUND)
 
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -214,7 +213,6 @@ def audit(store_url: str, accepted: Iterable[str] = ()) -> Audit:
     503) must have none; no effect may belong to an unknown job.
     """
     import sqlalchemy as sa
-
     from service import store
 
     sync_url, _ = store.urls(store_url, Path(tempfile.gettempdir()))
@@ -257,6 +255,40 @@ def audit(store_url: str, accepted: Iterable[str] = ()) -> Audit:
     for job in set(effects) - set(jobs):
         result.problems.append(f"an effect of an unknown job {job}")
     return result
+
+
+async def wait_finished(
+    url: str, jobs: Iterable[str], timeout: float = BOUND, concurrency: int = 32
+) -> dict[str, str]:
+    """Wait (``GET /v2/jobs/<id>?wait=``) until every job finished; job -> status.
+
+    :raises TimeoutError: some job did not finish within ``timeout``.
+    """
+    import aiohttp
+
+    statuses: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(session: aiohttp.ClientSession, job: str) -> None:
+        async with limit:
+            while (left := deadline - time.monotonic()) > 0:
+                params = {"wait": f"{min(left, 60):.1f}"}
+                try:
+                    async with session.get(f"{url}/v2/jobs/{job}", params=params) as response:
+                        body = await response.json()
+                except (aiohttp.ClientConnectionError, asyncio.TimeoutError):
+                    await asyncio.sleep(0.05)  # an API process restarting: ask another
+                    continue
+                if body.get("status") in ("done", "failed"):
+                    statuses[job] = body["status"]
+                    return
+            raise TimeoutError(f"job {job} did not finish within {timeout:g} s")
+
+    timeout_all = aiohttp.ClientTimeout(total=timeout + 5)
+    async with aiohttp.ClientSession(timeout=timeout_all) as session:
+        await asyncio.gather(*(one(session, job) for job in set(jobs)))
+    return statuses
 
 
 class Cluster:
@@ -403,6 +435,7 @@ async def demo(args: argparse.Namespace) -> int:
         print(f"started {new[0].name} and {new[1].name}")
         summary = await load
         print(f"load generator: {json.dumps(summary)}")
+        await wait_finished(cluster.url, accepted, timeout=120)
         codes = await cluster.close()
         for process in [*cluster.apis, *cluster.conductors]:
             if process.output:

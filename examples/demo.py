@@ -56,9 +56,7 @@ async def main(state_dir: str) -> int:
                 well_on.set()
 
         accepted: list[str] = []
-        load = asyncio.create_task(
-            loadgen.run(url, CLIENTS, TIMEOUT, progress, accepted=accepted)
-        )
+        load = asyncio.create_task(loadgen.run(url, CLIENTS, TIMEOUT, progress, accepted=accepted))
         await asyncio.wait_for(well_on.wait(), TIMEOUT)
         service.send_signal(signal.SIGTERM)
         summary = await asyncio.wait_for(load, TIMEOUT)

@@ -14,7 +14,8 @@ Subjects and streams:
   message goes to one of them, and comes back to another if it is not acked
   within ``ack_wait`` (the taker died).
 * ``events.jobs.<job>`` -- stream ``EVENTS`` (the last 100k events, an hour
-  at most): every state change of a job (``running``, ``done``, ``failed``).
+  at most): every state change of a job (``running``, ``done``, ``failed``),
+  published at least once and without waiting for JetStream's confirmation.
   The API follows ``events.>`` to answer ``?wait=`` and to stream events to
   clients.
 
@@ -188,26 +189,20 @@ class Bus:
             except TRANSIENT as exc:
                 if time.monotonic() >= deadline:
                     raise BusUnavailable(
-                        f"the bus did not store the job within {timeout:g} s "
-                        f"({type(exc).__name__})"
+                        f"the bus did not store the job within {timeout:g} s ({type(exc).__name__})"
                     ) from None
                 await asyncio.sleep(0.05)
 
-    async def publish_event(self, event: dict[str, Any], timeout: float = 5.0) -> None:
-        """Put a state-change event on ``EVENTS``, at least once.
+    async def publish_event(self, event: dict[str, Any]) -> None:
+        """Put a state-change event on the bus, without waiting for JetStream's ack.
 
-        :raises BusUnavailable: not stored within ``timeout``.
+        The ``EVENTS`` stream stores it all the same. While the connection is
+        down, nats-py buffers it and sends it on reconnecting; an event can be
+        lost only with the process. Events are for watching, not for
+        bookkeeping: the store has the truth.
         """
-        payload = json.dumps(event).encode()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                await self.js.publish(event_subject(event["job"]), payload, timeout=2.0)
-                return
-            except TRANSIENT as exc:
-                if time.monotonic() >= deadline:
-                    raise BusUnavailable(f"event not stored ({type(exc).__name__})") from None
-                await asyncio.sleep(0.05)
+        with contextlib.suppress(*TRANSIENT):
+            await self.nc.publish(event_subject(event["job"]), json.dumps(event).encode())
 
     async def follow_events(self, callback: Callable[[dict[str, Any]], object]) -> None:
         """Call ``callback(event)`` for every event from now on (core NATS, not replayed)."""
@@ -294,4 +289,3 @@ async def _check_reachable(url: str, timeout: float) -> None:
         ) from None
     if not greeting.startswith(b"INFO "):
         raise BusUnavailable(f"{url} answered, but not as a NATS server: {greeting[:80]!r}")
-

@@ -37,7 +37,7 @@ from nats.aio.msg import Msg
 import bridge
 
 from . import bmc
-from .bus import Bus, BusUnavailable, JobConsumer, ack, still_working
+from .bus import Bus, JobConsumer, ack, still_working
 from .settings import Settings
 from .store import StoreUnavailable, SyncStore
 
@@ -174,7 +174,4 @@ class Conductor:
             "conductor": self.name,
             "attempt": job["attempts"],
         }
-        try:
-            bridge.await_(self.bus.publish_event(event))
-        except BusUnavailable as exc:
-            log.warning("%s: event for job %s not published: %s", self.name, job["id"], exc)
+        bridge.await_(self.bus.publish_event(event))

@@ -44,7 +44,9 @@ def make_app(
         try:
             _, power = bmc.exchange(bmc_address, f"STATUS {name}", settings.bmc_timeout)
         except eventlet.Timeout:
-            return _reply(start_response, 504, "Gateway Timeout", {"error": "the BMC did not answer"})
+            return _reply(
+                start_response, 504, "Gateway Timeout", {"error": "the BMC did not answer"}
+            )
         except (bmc.BMCError, OSError) as exc:
             return _reply(start_response, 502, "Bad Gateway", {"error": f"the BMC: {exc}"})
         return _reply(start_response, 200, "OK", {"node": name, "power": power})

@@ -101,7 +101,8 @@ class NatsServer:
         except (asyncio.TimeoutError, NatsServerError) as exc:
             await self.stop()
             tail = "\n".join(self.log[-10:])
-            raise NatsServerError(f"nats-server did not start ({exc or 'timeout'}):\n{tail}") from None
+            why = exc or "timeout"
+            raise NatsServerError(f"nats-server did not start ({why}):\n{tail}") from None
         self._drain = asyncio.create_task(self._keep_draining(self.process.stderr))
 
     async def _wait_ready(self, stderr: asyncio.StreamReader) -> None:
@@ -142,4 +143,3 @@ class NatsServer:
     async def restart(self) -> None:
         await self.stop()
         await self.start()
-

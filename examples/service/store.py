@@ -70,6 +70,7 @@ def _writers_lock() -> bridge.Lock:
         _sqlite_writers = bridge.Lock()
     return _sqlite_writers
 
+
 FINISHED = ("done", "failed")
 OPEN = ("accepted", "running")
 BUSY_TIMEOUT = 30.0  # seconds SQLite waits for a lock before "database is locked"

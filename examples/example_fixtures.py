@@ -1,0 +1,76 @@
+"""pytest fixtures for the example's tests (tests/test_example_*.py import them).
+
+* ``database_url`` -- parametrized: a fresh SQLite file, and a fresh database
+  on a throwaway PostgreSQL server (started once per test session, on
+  127.0.0.1, when Debian's ``postgresql`` is installed; those tests skip
+  otherwise). The same tests run on both.
+* ``postgres`` -- that server, for tests that stop and start it.
+
+They live here, beside the harness (``cluster.py``) they use, rather than in
+tests/conftest.py, which the project's other tests share.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cluster import Postgres
+
+_server: Postgres | None = None
+_databases = itertools.count()
+
+
+def shared_postgres() -> Postgres:
+    """The session's PostgreSQL server, started on first use; skips if not installed."""
+    global _server
+    if not Postgres.available():
+        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql)")
+    if _server is None:
+        root = Path(tempfile.mkdtemp(prefix="example-pg-"))
+        server = Postgres(root)
+        server.init()
+        atexit.register(_stop, server, root)
+        _server = server
+    return _server
+
+
+def _stop(server: Postgres, root: Path) -> None:
+    try:
+        server.stop()
+    except (subprocess.SubprocessError, OSError):
+        pass
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_database(server: Postgres) -> str:
+    name = f"test_{next(_databases)}"
+    assert server.bindir is not None
+    subprocess.run(
+        [str(server.bindir / "psql"), "-h", "127.0.0.1", "-p", str(server.port), "-U",
+         "postgres", "-q", "-c", f"CREATE DATABASE {name}"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return f"postgresql://postgres@127.0.0.1:{server.port}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'service.db'}"
+    return fresh_database(shared_postgres())
+
+
+@pytest.fixture
+def postgres() -> Postgres:
+    return shared_postgres()
