@@ -138,13 +138,15 @@ async def _serve(
     api.end_streams(app)
     await runner.cleanup()
     counts = app[api.COUNTS]
+    # Dropped: begun and never answered -- cancelled by the shutdown, whose
+    # cancellation may not have reached the handler yet.
+    lost = counts["started"] - counts["answered"]
     print(
         f"{name} stopped: requests begun={counts['started']} answered={counts['answered']} "
-        f"dropped={counts['dropped']}; jobs accepted={counts['jobs accepted']}",
+        f"dropped={lost}; jobs accepted={counts['jobs accepted']}",
         file=out,
         flush=True,
     )
-    lost = counts["started"] - counts["answered"]
     if conductor is not None and conducting is not None:
         conductor.stop.set()
         await conducting  # a greenthread, awaited from async code

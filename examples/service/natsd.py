@@ -73,12 +73,17 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.store_dir / "nats-server.pid"
+
     async def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until it accepts clients.
 
         :raises NatsServerError: no binary, or it exited or did not get ready in ``timeout``.
         """
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        await self._outlive_predecessor(timeout)
         self.process = await asyncio.create_subprocess_exec(
             binary(),
             "--jetstream",
@@ -90,6 +95,8 @@ class NatsServer:
             str(self.port or -1),  # -1: a random free port, printed in the log
             "--server_name",
             f"example-{os.getpid()}",
+            "--pid",
+            str(self.pid_file),
             stderr=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
             stdin=asyncio.subprocess.DEVNULL,
@@ -104,6 +111,31 @@ class NatsServer:
             why = exc or "timeout"
             raise NatsServerError(f"nats-server did not start ({why}):\n{tail}") from None
         self._drain = asyncio.create_task(self._keep_draining(self.process.stderr))
+
+    async def _outlive_predecessor(self, timeout: float) -> None:
+        """Wait for a server that a killed process left on this store directory to exit.
+
+        nats-server takes no lock on its store: two servers on one directory
+        would both write to it. A service killed with SIGKILL leaves its child
+        to die by itself (SIGTERM, see ``_die_with_parent``), which takes a
+        moment; a restarted service must not start its own server before that.
+        """
+        try:
+            pid = int(self.pid_file.read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"nats-server" not in command:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while Path(f"/proc/{pid}").exists():
+            if asyncio.get_running_loop().time() > deadline:
+                raise NatsServerError(
+                    f"an earlier nats-server (pid {pid}) on {self.store_dir} does not exit"
+                )
+            await asyncio.sleep(0.02)  # no event tells another process's exit: poll
 
     async def _wait_ready(self, stderr: asyncio.StreamReader) -> None:
         while line := (await stderr.readline()).decode(errors="replace"):
