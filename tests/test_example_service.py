@@ -24,14 +24,15 @@ import pytest
 
 pytest.importorskip("nats")
 pytest.importorskip("sqlalchemy")
-import aiohttp  # noqa: E402
-import pytest_asyncio  # noqa: E402
+import aiohttp
+import pytest_asyncio
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 from cluster import ServiceProcess, audit  # noqa: E402
-from example_fixtures import database_url  # noqa: E402, F401
+
+pytest_plugins = ["example_fixtures"]  # database_url, postgres
 
 BOUND = 30  # seconds: the bound on every wait
 Start = Callable[..., Awaitable[ServiceProcess]]

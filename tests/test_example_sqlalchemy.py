@@ -40,8 +40,8 @@ pytest.importorskip("aiosqlite")
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-if __name__ != "__main__":
-    from example_fixtures import database_url  # noqa: F401
+
+pytest_plugins = ["example_fixtures"]  # database_url, postgres
 
 BOUND = 30
 
