@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import re
 import shutil
@@ -44,12 +43,26 @@ def binary() -> str:
     return found
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    # Linux: the child gets SIGTERM when the process that started it dies,
-    # even by SIGKILL, so a killed service leaves no server behind.
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+# Linux: the server gets SIGTERM when the process that started it dies, even
+# by SIGKILL, so a killed service leaves no server behind. Set in a small
+# exec shim rather than with Popen's preexec_fn: a preexec_fn runs the
+# interpreter's fork hooks, and eventlet's warns that fork() is a bad idea.
+_DIE_WITH_PARENT = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(1)  # the parent is gone already
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def _command(*args: str) -> list[str]:
+    if sys.platform != "linux":
+        return [binary(), *args]
+    return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), binary(), *args]
 
 
 class NatsServer:
@@ -85,22 +98,22 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         await self._outlive_predecessor(timeout)
         self.process = await asyncio.create_subprocess_exec(
-            binary(),
-            "--jetstream",
-            "--store_dir",
-            str(self.store_dir),
-            "--addr",
-            self.host,
-            "--port",
-            str(self.port or -1),  # -1: a random free port, printed in the log
-            "--server_name",
-            f"example-{os.getpid()}",
-            "--pid",
-            str(self.pid_file),
+            *_command(
+                "--jetstream",
+                "--store_dir",
+                str(self.store_dir),
+                "--addr",
+                self.host,
+                "--port",
+                str(self.port or -1),  # -1: a random free port, printed in the log
+                "--server_name",
+                f"example-{os.getpid()}",
+                "--pid",
+                str(self.pid_file),
+            ),
             stderr=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
             stdin=asyncio.subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         assert self.process.stderr is not None
         try:
