@@ -266,7 +266,9 @@ BAD_REQUESTS = [
     ("GET", "/v2/jobs/" + "0" * 32 + "?wait=nan", b"", 400),
     ("GET", "/v2/events?limit=x", b"", 400),
     ("GET", "/v2/elsewhere", b"", 404),
+    ("GET", "/v2/nodes?after=%00", b"", 400),  # found by the fuzzer: a 500 on PostgreSQL
     ("GET", "/v1/nodes/node-999", b"", 404),
+    ("GET", "/v1/nodes/%00", b"", 404),  # found by the fuzzer: a 500 on PostgreSQL
     ("POST", "/v1/nodes/node-1", b"", 405),
     ("GET", "/v1/elsewhere", b"", 404),
 ]

@@ -39,11 +39,10 @@ from aiohttp import web
 import bridge.wsgi
 
 from .bus import Bus, BusUnavailable
-from .store import FINISHED, AsyncStore, StoreUnavailable, job_dict
+from .store import FINISHED, NODE_NAME, AsyncStore, StoreUnavailable, job_dict
 
 log = logging.getLogger(__name__)
 
-NODE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 MAX_WAIT = 60.0
 
@@ -233,6 +232,8 @@ def path_node(request: web.Request) -> str:
 async def list_nodes(request: web.Request) -> web.Response:
     limit = int(query_number(request, "limit", 100, 1, 1000))
     after = request.query.get("after", "")
+    if after and node_name(after):
+        raise BadInput("query parameter 'after' must be a node name")
     rows = await request.app[STORE].list_nodes(limit, after)
     return web.json_response({"nodes": rows})
 

@@ -20,7 +20,7 @@ import eventlet
 
 from . import bmc
 from .settings import Settings
-from .store import StoreUnavailable, SyncStore
+from .store import NODE_NAME, StoreUnavailable, SyncStore
 
 
 def make_app(
@@ -36,7 +36,7 @@ def make_app(
             )
         name = parts[1]
         try:
-            node = store.get_node(name) if len(name) <= 63 else None
+            node = store.get_node(name) if NODE_NAME.fullmatch(name) else None
         except StoreUnavailable as exc:
             return _reply(start_response, 503, "Service Unavailable", {"error": str(exc)})
         if node is None:

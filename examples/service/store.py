@@ -45,6 +45,7 @@ Tables:
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -71,6 +72,8 @@ def _writers_lock() -> bridge.Lock:
     return _sqlite_writers
 
 
+# What a node may be called: it goes in URLs, in the BMC protocol's words and in the store.
+NODE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 FINISHED = ("done", "failed")
 OPEN = ("accepted", "running")
 BUSY_TIMEOUT = 30.0  # seconds SQLite waits for a lock before "database is locked"
