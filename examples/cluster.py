@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -60,6 +61,7 @@ class ServiceProcess:
         self.process: asyncio.subprocess.Process | None = None
         self.first_line = ""
         self.output: list[str] = []
+        self.stats: list[dict[str, Any]] = []  # its "stats {json}" lines (--stats-interval)
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> ServiceProcess:
@@ -89,7 +91,11 @@ class ServiceProcess:
 
     async def _read(self, stdout: asyncio.StreamReader) -> None:
         while line := await stdout.readline():
-            self.output.append(line.decode().rstrip())
+            text = line.decode().rstrip()
+            if text.startswith("stats {"):
+                self.stats.append(json.loads(text[6:]))
+            else:
+                self.output.append(text)
 
     def log_tail(self, lines: int = 30) -> str:
         try:

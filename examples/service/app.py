@@ -41,7 +41,7 @@ from aiohttp import web
 
 import bridge
 
-from . import api, bmc, legacy_api
+from . import api, bmc, legacy_api, stats
 from .bus import Bus, BusUnavailable
 from .conductor import Conductor
 from .natsd import NatsServer, NatsServerError
@@ -92,6 +92,9 @@ async def _serve(
 ) -> int:
     name = settings.process_name
     alone = settings.role == "all"
+    if settings.stats_interval > 0:
+        reporter = asyncio.create_task(stats.report_async(name, settings.stats_interval, out))
+        cleanup.callback(reporter.cancel)
     bus_url = settings.bus
     if alone and not bus_url:
         natsd = NatsServer(settings.state_path / "nats", settings.host)
@@ -181,6 +184,8 @@ def run_conductor(settings: Settings, out: TextIO) -> int:
     bus = bridge.await_(Bus.connect(settings.bus, name))
     conductor = Conductor(settings, bus, store, parse_address(settings.bmc), name)
     bridge.await_(_on_signals(conductor.stop.set))
+    if settings.stats_interval > 0:
+        eventlet.spawn(stats.report_green, name, settings.stats_interval, out)
     driver = "green" if store.green else "in tpool threads"
     print(
         f"{name} ready: {store.engine.dialect.name} via {store.engine.dialect.driver} "
@@ -203,6 +208,8 @@ def run_bmc(settings: Settings, out: TextIO) -> int:
     stop = bridge.Event()
     bridge.await_(_on_signals(stop.set))
     serving = eventlet.spawn(rack.serve_forever)
+    if settings.stats_interval > 0:
+        eventlet.spawn(stats.report_green, settings.process_name, settings.stats_interval, out)
     host, port = rack.address
     print(f"bmc rack listening on {host}:{port}", file=out, flush=True)
     stop.green.wait()

@@ -38,6 +38,7 @@ class Settings:
     publish_timeout: float = 5.0
     shutdown_timeout: float = 30.0
     max_body: int = 16384
+    stats_interval: float = 0.0
 
     @property
     def state_path(self) -> Path:
@@ -71,6 +72,8 @@ HELP = {
     "publish_timeout": "seconds the API waits for the bus to store a job before it answers 503",
     "shutdown_timeout": "seconds requests and jobs in flight get on shutdown",
     "max_body": "largest request body the API reads, bytes (413 beyond)",
+    "stats_interval": "print a 'stats {json}' line every this many seconds (fds, memory, "
+    "greenlets, tasks); 0: never",
 }
 
 
