@@ -16,6 +16,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
+# The example as a cluster: one nats-server, 2 API processes on one port, 2
+# conductors; a rolling restart under load, then the exactly-once check.
+# `make demo-cluster ARGS=--keep` leaves it running; ARGS=--store=postgresql://...
+.PHONY: demo-cluster
+demo-cluster: $(STAMP)
+	$(PY) examples/cluster.py $(ARGS)
+
 test: $(STAMP)
 	$(PY) -m pytest
 
@@ -27,8 +34,8 @@ test-versions:
 	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python 2>/dev/null | tail -n 1); \
 	  if [ -z "$$py" ]; then echo "CPython $$v: not installed here, skipped"; continue; fi; \
 	  echo "=== CPython $$v ($$py)"; \
-	  $$py -m venv .venv-$$v && .venv-$$v/bin/python -m pip install -q -e '.[test,uvloop]' \
-	    && .venv-$$v/bin/python -m pytest -q -p no:cacheprovider || exit 1; \
+	  $$py -m venv .venv-$$v && .venv-$$v/bin/python -m pip install -q -e '.[test,uvloop,example]' \
+	    && EXAMPLE_TESTS=quick .venv-$$v/bin/python -m pytest -q -p no:cacheprovider || exit 1; \
 	done
 
 lint: $(STAMP)

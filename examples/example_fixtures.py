@@ -8,12 +8,17 @@
 
 They live here, beside the harness (``cluster.py``) they use, rather than in
 tests/conftest.py, which the project's other tests share.
+
+``EXAMPLE_TESTS=quick`` (``make test-versions`` sets it, for the CPythons
+other than the main run's) keeps to SQLite and skips the cluster tests
+(faults, scale): the main run has them all.
 """
 
 from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +30,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cluster import Postgres
+
+QUICK = os.environ.get("EXAMPLE_TESTS") == "quick"
+STORES = ["sqlite"] if QUICK else ["sqlite", "postgresql"]
+skip_if_quick = pytest.mark.skipif(QUICK, reason="EXAMPLE_TESTS=quick: the main CI run has these")
 
 _server: Postgres | None = None
 _databases = itertools.count()
@@ -63,7 +72,7 @@ def fresh_database(server: Postgres) -> str:
     return f"postgresql://postgres@127.0.0.1:{server.port}/{name}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database: a SQLite file, or a PostgreSQL database."""
     if request.param == "sqlite":

@@ -33,11 +33,12 @@ sys.path.insert(0, str(EXAMPLES))
 
 import loadgen  # noqa: E402
 from cluster import Cluster, Postgres, ServiceProcess, audit, wait_finished  # noqa: E402
+from example_fixtures import skip_if_quick  # noqa: E402
 
 pytest_plugins = ["example_fixtures"]  # database_url, postgres
 
 BOUND = 30  # seconds: the bound on every wait
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [skip_if_quick, pytest.mark.timeout(120)]
 
 
 def http(timeout: float = BOUND) -> aiohttp.ClientSession:

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
-from example_fixtures import fresh_database, shared_postgres  # noqa: E402
+from example_fixtures import STORES, fresh_database, shared_postgres  # noqa: E402
 
 BOUND = 30
 MAX_BODY = 4096
@@ -57,7 +57,7 @@ class Running:
             connection.close()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=STORES)
 def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Running]:

@@ -24,10 +24,11 @@ sys.path.insert(0, str(EXAMPLES))
 
 import scale  # noqa: E402
 from cluster import Cluster, ServiceProcess, audit  # noqa: E402
+from example_fixtures import skip_if_quick  # noqa: E402
 
 pytest_plugins = ["example_fixtures"]  # database_url
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [skip_if_quick, pytest.mark.timeout(180)]
 
 
 async def check(url: str, store: str, summary: dict[str, Any]) -> None:
