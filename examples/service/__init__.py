@@ -1,4 +1,4 @@
-"""A mixed-mode service on real parts: the shape of an OpenStack service halfway through its migration.
+"""A mixed-mode service on real parts: an OpenStack service halfway through its migration.
 
 A bare-metal power service (think Ironic's power interface): clients ask
 for a node to be powered on or off; a conductor carries the job out against
