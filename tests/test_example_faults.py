@@ -242,7 +242,7 @@ async def test_clients_that_go_away_mid_request_lose_nothing(
         stuck = await post_power(session, url, "stuck-4")
         # Clients that give up while their request waits: on a job, on the legacy
         # API's BMC call (a greenthread), on the event stream.
-        for path in (f"/v2/jobs/{stuck}?wait=5", "/v1/nodes/stuck-4"):
+        for path in (f"/v2/jobs/{stuck}?wait=2", "/v1/nodes/stuck-4"):
             await abandon(session, url, path)
         events = await session.get(f"{url}/v2/events")
         events.close()
@@ -262,15 +262,16 @@ async def abandon(session: aiohttp.ClientSession, url: str, path: str) -> None:
         async with session.get(f"{url}/healthz") as r:
             return int((await r.json())["requests in flight"])
 
-    base = await in_flight()
+    async def until(done: Callable[[int], bool]) -> None:
+        while not done(await in_flight()):
+            pass
+
+    # From quiet (an earlier abandoned request may still run to its end),
+    # so that the one in flight next is this one.
+    await asyncio.wait_for(until(lambda n: n == 0), BOUND)
     async with aiohttp.ClientSession() as impatient:
         request = asyncio.ensure_future(impatient.get(url + path))
-
-        async def begun() -> None:
-            while await in_flight() <= base:
-                pass
-
-        await asyncio.wait_for(begun(), BOUND)
+        await asyncio.wait_for(until(lambda n: n >= 1), BOUND)
         request.cancel()
     with pytest.raises(asyncio.CancelledError):
         await request
