@@ -30,6 +30,7 @@ import pytest_asyncio
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
+pytest.register_assert_rewrite("example_fixtures")  # imported here before pytest_plugins loads it
 
 import loadgen  # noqa: E402
 from cluster import Cluster, Postgres, ServiceProcess, audit, wait_finished  # noqa: E402

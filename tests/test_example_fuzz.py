@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
+pytest.register_assert_rewrite("example_fixtures")  # imported here before pytest_plugins loads it
 
 from example_fixtures import STORES, fresh_database, shared_postgres  # noqa: E402
 

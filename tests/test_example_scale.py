@@ -21,6 +21,7 @@ import aiohttp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
+pytest.register_assert_rewrite("example_fixtures")  # imported here before pytest_plugins loads it
 
 import scale  # noqa: E402
 from cluster import Cluster, ServiceProcess, audit  # noqa: E402
