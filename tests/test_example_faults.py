@@ -187,6 +187,32 @@ async def test_each_kind_of_process_stopped_under_load_loses_nothing(
     await exactly_once(cluster.store, accepted.ids)
 
 
+@pytest.mark.asyncio
+async def test_state_survives_a_restart_of_every_process(database_url: str, tmp_path: Path) -> None:
+    """Stop the whole cluster with jobs still on the bus; a new one, on the same
+    bus files and store, does them, once, and still has the nodes."""
+    options = {"apis": 1, "conductors": 1, "conductor_options": ["--workers=1"]}
+    async with Cluster(tmp_path, store=database_url, bmc_delay=0.2, **options) as cluster:
+        async with http() as session:
+            async with session.post(f"{cluster.url}/v2/nodes", json={"name": "kept"}) as r:
+                assert r.status == 201
+            jobs = [await post_power(session, cluster.url, "kept")]
+            jobs += [await post_power(session, cluster.url, f"node-{n}") for n in range(10)]
+        codes = await cluster.close()  # one worker, 0.2 s a job: most are still on the bus
+        assert set(codes.values()) == {0}, cluster.logs()
+    left = await asyncio.to_thread(audit, database_url, jobs)
+    assert left.by_status.get("accepted", 0) > 0, left.by_status
+
+    async with Cluster(tmp_path, store=database_url, **options) as again:
+        assert set((await wait_finished(again.url, jobs)).values()) == {"done"}
+        async with http() as session, session.get(f"{again.url}/v2/nodes/kept") as r:
+            assert (await r.json())["power"] == "on"
+        codes = await again.close()
+        assert set(codes.values()) == {0}, again.logs()
+    result = await exactly_once(database_url, jobs)
+    assert result.by_status == {"done": 11}
+
+
 # -- the BMCs and the clients ---------------------------------------------------------
 
 
