@@ -10,11 +10,18 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,docs,uvloop]'
+	$(PY) -m pip install -q -e '.[test,docs,uvloop,example]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
+
+# The example as a cluster: one nats-server, 2 API processes on one port, 2
+# conductors; a rolling restart under load, then the exactly-once check.
+# `make demo-cluster ARGS=--keep` leaves it running; ARGS=--store=postgresql://...
+.PHONY: demo-cluster
+demo-cluster: $(STAMP)
+	$(PY) examples/cluster.py $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -23,15 +30,16 @@ test: $(STAMP)
 # installs); each gets its own venv. A version not installed is skipped.
 # The long randomized tests run smaller there (the main run, `make test`,
 # runs them in full): 40 differential programs instead of 120, 600 churn
-# operations per configuration instead of 1500.
+# operations per configuration instead of 1500, the example service's
+# tests on SQLite only and without the cluster.
 PYENV_ROOT ?= $(HOME)/.pyenv
 test-versions:
 	@for v in 3.10 3.12 3.13; do \
 	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python 2>/dev/null | tail -n 1); \
 	  if [ -z "$$py" ]; then echo "CPython $$v: not installed here, skipped"; continue; fi; \
 	  echo "=== CPython $$v ($$py)"; \
-	  $$py -m venv .venv-$$v && .venv-$$v/bin/python -m pip install -q -e '.[test,uvloop]' \
-	    && BRIDGE_DIFF_SEEDS=0-39 BRIDGE_CHURN_OPS=600 \
+	  $$py -m venv .venv-$$v && .venv-$$v/bin/python -m pip install -q -e '.[test,uvloop,example]' \
+	    && BRIDGE_DIFF_SEEDS=0-39 BRIDGE_CHURN_OPS=600 EXAMPLE_TESTS=quick \
 	       .venv-$$v/bin/python -m pytest -q -p no:cacheprovider || exit 1; \
 	done
 

@@ -4,6 +4,10 @@ Usage::
 
     python bench/soak.py --minutes 5                     # guest mode, stdlib loop
     python bench/soak.py --minutes 30 --mode owner --loop uvloop --interval 30
+    python bench/soak.py --service --minutes 5           # the example service's cluster
+
+``--service`` hands the rest of the command line to ``bench/soak_service.py``
+(mixed load on the example service's processes; its ``--help`` says more).
 
 Runs ``stress/churn.py``'s operations (green and asyncio clients and servers,
 HTTP and raw TCP, TLS, subprocess pipes, timeouts and cancellations, every
@@ -29,6 +33,7 @@ the test runs it by path, this script puts that directory on ``sys.path``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -190,6 +195,12 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--service" in argv:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import soak_service
+
+        return int(soak_service.main([arg for arg in argv if arg != "--service"]))
     parser = argparse.ArgumentParser(
         description="The mixed-world churn for minutes: ops, errors, fds, RSS, greenthreads "
         "and tasks over time; fails if anything grew or failed."

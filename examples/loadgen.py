@@ -9,7 +9,9 @@ second and latency percentiles, and with ``--json`` one JSON line.
 
 Requests the service never accepted (connection refused or closed before
 an answer, as happens when it shuts down) are counted apart from errors: a
-graceful shutdown answers every request it accepted.
+graceful shutdown answers every request it accepted. With ``--retry`` (a
+cluster, where another API process takes over), a client whose connection
+was refused tries again until the time is up instead of stopping.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ async def client(
     deadline: float,
     results: dict[str, Any],
     progress: Callable[[int], object],
+    accepted: list[str] | None,
+    retry: bool,
 ) -> None:
     n = index
     while time.monotonic() < deadline:
@@ -46,15 +50,20 @@ async def client(
                 state = "on" if n % 2 else "off"
                 url = f"{base}/v2/nodes/{node}/power"
                 async with session.post(url, json={"state": state}) as response:
-                    await response.read()
+                    body = await response.read()
                     status = response.status
+                if status == 202 and accepted is not None:
+                    accepted.append(json.loads(body)["job"])
             else:
                 async with session.get(f"{base}/v1/nodes/{node}") as response:
                     await response.read()
                     status = response.status
         except aiohttp.ClientConnectorError:
             results["refused"] += 1
-            return  # the service stopped listening
+            if not retry:
+                return  # the service stopped listening
+            await asyncio.sleep(0.01)  # another process of the cluster will take it
+            continue
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             results["not accepted"] += 1
             continue
@@ -68,14 +77,21 @@ async def run(
     concurrency: int,
     duration: float,
     progress: Callable[[int], object] = lambda answered: None,
+    *,
+    accepted: list[str] | None = None,
+    retry: bool = False,
 ) -> dict[str, Any]:
-    """Load ``base``; ``progress(answered so far)`` is called after each answer."""
+    """Load ``base``; ``progress(answered so far)`` is called after each answer.
+
+    :param accepted: if given, the id of every job accepted (202) is appended.
+    :param retry: go on after a refused connection (a cluster), rather than stop.
+    """
     results: dict[str, Any] = {"refused": 0, "not accepted": 0, "status": {}, "latencies": []}
     started = time.monotonic()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         await asyncio.gather(
             *(
-                client(session, base, i, started + duration, results, progress)
+                client(session, base, i, started + duration, results, progress, accepted, retry)
                 for i in range(concurrency)
             )
         )
@@ -104,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--retry", action="store_true", help="retry refused connections")
     args = parser.parse_args(argv)
-    summary = asyncio.run(run(args.url.rstrip("/"), args.concurrency, args.duration))
+    summary = asyncio.run(
+        run(args.url.rstrip("/"), args.concurrency, args.duration, retry=args.retry)
+    )
     if args.json:
         print(json.dumps(summary))
     else:
