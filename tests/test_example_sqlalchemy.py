@@ -139,6 +139,7 @@ def test_async_sessions_and_green_sessions_interleave(
 # made pytest's own traceback formatting fail afterwards), so each runs in a
 # child process: ``python tests/test_example_sqlalchemy.py CELL MODE URL``.
 
+
 def _green_awaits(make_async: Callable[[], AsyncEngine], start: str) -> Any:
     """Ours around theirs: green code (a greenthread, as the conductor's workers
     are) does ``bridge.await_(coro)`` where ``coro`` enters ``greenlet_spawn``."""
