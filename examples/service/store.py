@@ -162,12 +162,24 @@ def _engine_options(url: URL, pool_size: int) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_size": pool_size, "pool_recycle": 600}
 
 
+# PostgreSQL's SQLSTATE class 57 (operator intervention: starting up,
+# shutting down, crash recovery) and 08 (connection exceptions): the server
+# will be back. pg8000 reports them as ProgrammingError, with the code in
+# the message's 'C' field.
+_UNAVAILABLE_SQLSTATE = ("57", "08")
+
+
 def unavailable(exc: Exception) -> bool:
     """Whether ``exc`` means "the database is not usable just now" (retry later)."""
     if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        detail = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+        code = detail.get("C", "") if isinstance(detail, dict) else ""
+        if code.startswith(_UNAVAILABLE_SQLSTATE):
+            return True
     return isinstance(exc, (OSError, ConnectionError))
 
 
