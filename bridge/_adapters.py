@@ -37,20 +37,23 @@ from typing import Any, ParamSpec, TypeVar
 import greenlet
 
 from bridge._carriers import Carrier, Failed, take_carrier
-from bridge._core._hub import Hub, _getcurrent, current_hub, let_go
+from bridge._core import (
+    Hub,
+    can_run_in_dispatcher,
+    current_hub,
+    current_task,
+    enter_task,
+    in_dispatcher,
+    leave_task,
+    resume_green,
+    run_in_dispatcher,
+    slots_of,
+    step_now,
+)
 from bridge._errors import BlockingCallError
 
 __all__ = ("await_", "to_async", "to_green")
 
-# asyncio's bookkeeping of the task whose step runs (C-accelerated, 3.7-3.13).
-_enter_task = asyncio.tasks._enter_task
-_leave_task = asyncio.tasks._leave_task
-# asyncio.current_task(loop), without its Python frame on 3.11. From 3.14 on
-# the C implementation keeps the current task elsewhere than this dict.
-if sys.version_info < (3, 14):
-    _current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
-else:
-    _current_task = asyncio.current_task
 # One await_ in this many runs its first step on the loop, not eagerly (see _start_task).
 _EAGER_BUDGET = 64
 
@@ -125,7 +128,7 @@ class _GreenCall:
         hub = current_hub()
         carrier = take_carrier(hub)
         context = contextvars.copy_context()
-        if _getcurrent() is hub._dispatcher:
+        if in_dispatcher(hub):
             carrier.run_job(fn, args, kwargs, self.done, context)  # returns when fn blocks or ends
         else:
             hub.schedule_call_global(0, carrier.run_job, fn, args, kwargs, self.done, context)
@@ -189,7 +192,7 @@ def await_(aw: Awaitable[T]) -> T:
     """
     hub = current_hub()
     current = greenlet.getcurrent()
-    if current is hub._dispatcher:
+    if in_dispatcher(hub):
         if asyncio.iscoroutine(aw):
             aw.close()  # or it warns "never awaited" on top of our error
         raise BlockingCallError(AWAIT_ON_LOOP_ADVICE)
@@ -244,21 +247,14 @@ class _GreenWaiter:
         # done-callback: asyncio.current_task() is None there, and a task it
         # starts (see _start_task) can step at once.
         loop = self.loop
-        task = _current_task(loop)
+        task = current_task(loop)
         if task is not None:
-            _leave_task(loop, task)
-        hub = self.hub
+            leave_task(loop, task)
         try:
-            exc_info = hub._dispatch(self.current.switch)
-            if exc_info is not None:
-                hub.squelch_generic_exception(exc_info)
-                let_go(exc_info)
-                exc_info = None
-            if hub._requests:  # outside the task, as the greenthread was
-                hub._serve_requests()
+            resume_green(self.hub, self.current.switch)
         finally:
             if task is not None:
-                _enter_task(loop, task)
+                enter_task(loop, task)
         return not self.interrupted
 
     def settle_from(self, future: asyncio.Future[Any]) -> None:
@@ -342,42 +338,36 @@ def _start_task(
     a time), nor for one start in ``_EAGER_BUDGET``, so that ``await_`` stays
     a schedule point now and then. A loop's task factory is honoured.
     """
-    if not hub._can_run_in_dispatcher() or _current_task(loop) is not None:
+    if not can_run_in_dispatcher(hub) or current_task(loop) is not None:
         # The step must wait for the loop, whatever the loop's task factory
         # would do (asyncio.eager_task_factory would run it right here).
         # What loop.create_task makes without a factory; in a copy of the context.
         return asyncio.Task(coro, loop=loop)
     context = contextvars.copy_context()  # the caller's: the task is made in the dispatcher
-    hub._eager_starts += 1
-    if hub._eager_starts % _EAGER_BUDGET == 0:
+    slots = slots_of(hub)
+    slots.eager_starts += 1
+    if slots.eager_starts % _EAGER_BUDGET == 0:
         # A greenthread awaiting coroutines that never suspend would never
         # switch away: once in a while, the step waits for the loop instead
         # (unless the loop's task factory starts tasks eagerly: then in the
         # dispatcher).
         if loop.get_task_factory() is None:
             return _create_task(loop, coro, context)
-        return hub._run_in_dispatcher(_create_task, loop, coro, context)
-    return hub._run_in_dispatcher(_create_and_step, loop, coro, context)
+        return run_in_dispatcher(hub, _create_task, loop, coro, context)
+    return run_in_dispatcher(hub, _create_and_step, loop, coro, context)
 
 
 def _create_and_step(
     loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context
 ) -> asyncio.Task[T]:
     """In the dispatcher: a task for ``coro``, its first step taken if no task is current."""
-    if _current_task(loop) is not None:
+    if current_task(loop) is not None:
         return _create_task(loop, coro, context)
     if sys.version_info >= (3, 12) and loop.get_task_factory() is None:
         # any loop, uvloop too
         return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
     task = _create_task(loop, coro, context)
-    # The stdlib loop's ready queue: create_task has just put the step there
-    # (unless a task factory did otherwise). Other loops (uvloop) keep theirs.
-    ready = getattr(loop, "_ready", None)
-    if ready and isinstance(loop, asyncio.BaseEventLoop):
-        handle = ready[-1]
-        if getattr(handle._callback, "__self__", None) is task:
-            ready.pop()
-            handle._run()
+    step_now(loop, task)  # 3.10, 3.11: take the step back from the stdlib loop's queue
     return task
 
 

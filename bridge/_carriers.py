@@ -35,6 +35,8 @@ from typing import Any
 import greenlet
 from eventlet import corolocal, event, greenthread
 
+from bridge._core import anchor_of, slots_of
+
 __all__ = ("Carrier", "Failed", "take_carrier")
 
 _POOL_SIZE = 64
@@ -93,7 +95,7 @@ class Carrier(greenthread.GreenThread):
                     outcome = Failed(exc)
                 self._end_call(outcome)
                 done(outcome)
-                pool = self.hub._carriers
+                pool = slots_of(self.hub).carriers
                 if len(pool) < _POOL_SIZE:
                     pool.append(self)
                 self._park()
@@ -108,7 +110,7 @@ class Carrier(greenthread.GreenThread):
         portal greenlet, green main, the dispatcher itself); only its parent
         may have changed, if a job made it the dispatcher (``asyncio.run``).
         """
-        anchor = self.hub._anchor
+        anchor = anchor_of(self.hub)
         me: greenlet.greenlet = self
         if me.parent is not anchor:
             me.parent = anchor
@@ -148,7 +150,7 @@ class Failed:
 
 def take_carrier(hub: Any) -> Carrier:
     """A parked carrier from ``hub``'s pool, or a new one."""
-    pool = hub._carriers
+    pool = slots_of(hub).carriers
     while pool:
         carrier = pool.pop()
         if not carrier.dead:

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar, final
 import greenlet
 
 from bridge._adapters import _GreenWaiter
-from bridge._core._hub import Hub, current_hub
+from bridge._core import Hub, current_hub, in_dispatcher
 
 __all__ = ("TaskHandle", "spawn_async")
 
@@ -94,7 +94,7 @@ class TaskHandle(Generic[T]):
         Called on the event loop itself (async code) it only cancels.
         """
         self.task.cancel()
-        if greenlet.getcurrent() is not self._hub._dispatcher:
+        if not in_dispatcher(self._hub):
             try:
                 self.wait()
             except BaseException:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import sys
 import traceback
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bridge._errors import BridgeInternalError
 
 if TYPE_CHECKING:  # importing it would install the hub's hooks (see the pytest plugin)
-    from bridge._core._hub import Hub
+    from bridge._core import Hub
 
 __all__ = ("LeakTracker",)
 
@@ -33,28 +34,21 @@ class LeakTracker:
         self.describe = describe
         self._created: weakref.WeakSet[Any] = weakref.WeakSet()
         self._fds, self._timers = _snapshot(hub) if hub is not None else (set(), set())
-        self._original_init: Any = None
+        self._undo: Callable[[], None] | None = None
 
     def start(self) -> LeakTracker:
-        from eventlet import greenthread
+        from bridge._core import track_greenthreads
 
-        original = self._original_init = greenthread.GreenThread.__init__
         created = self._created
-
         if self.describe:
 
-            def __init__(gt: Any, parent: Any) -> None:
-                original(gt, parent)
-                gt._bridge_spawned_at = traceback.extract_stack(limit=12)[:-1]
+            def spawned(gt: Any) -> None:
+                gt._bridge_spawned_at = traceback.extract_stack(limit=13)[:-2]
                 created.add(gt)
 
+            self._undo = track_greenthreads(spawned)
         else:
-
-            def __init__(gt: Any, parent: Any) -> None:
-                original(gt, parent)
-                created.add(gt)
-
-        greenthread.GreenThread.__init__ = __init__
+            self._undo = track_greenthreads(created.add)
         return self
 
     def stop(self) -> list[str]:
@@ -81,11 +75,9 @@ class LeakTracker:
         return any(not gt.dead for gt in list(self._created))
 
     def _restore(self) -> None:
-        from eventlet import greenthread
-
-        if self._original_init is not None:
-            greenthread.GreenThread.__init__ = self._original_init
-            self._original_init = None
+        if self._undo is not None:
+            self._undo()
+            self._undo = None
 
 
 def _snapshot(hub: Hub) -> tuple[set[int], set[Any]]:

@@ -25,7 +25,7 @@ greenlet:
   in the task, so asyncio sees an ordinary task.
 
 When green code in the portal greenlet blocks, the hub's ``switch()`` sees a
-portal greenlet (``Hub._portals``) and, instead of going to the hub, hands the
+portal greenlet (the hub's ``portals`` slot) and, instead of going to the hub, hands the
 shim a future to await: the task is suspended. The same holds in a greenlet
 that the coroutine made and switched to (SQLAlchemy's asyncio extension runs
 sync code that way, under ``run_sync`` and in event hooks): the hub finds the
@@ -63,8 +63,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import greenlet
 
-from bridge._core import _hub
-from bridge._core._hub import Hub, current_hub
+from bridge._core import Hub, PortalLike, current_hub, portal_of, slots_of, switch_to_dispatcher
 
 __all__ = ("has_portal", "portal")
 
@@ -99,7 +98,7 @@ def portal(afn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]
 def has_portal() -> bool:
     """True when called (directly or from green code) inside a portal's coroutine."""
     hub = current_hub()
-    return isinstance(hub._loop_work_of(greenlet.getcurrent()), PortalState)
+    return portal_of(hub, greenlet.getcurrent()) is not None
 
 
 class _Yield:
@@ -114,8 +113,8 @@ class _Yield:
         return (yield self.value)
 
 
-class PortalState:
-    """A portal greenlet's link to its shim, kept in ``Hub._portals``."""
+class PortalState(PortalLike):
+    """A portal greenlet's link to its shim, kept in the hub's ``portals`` slot."""
 
     __slots__ = ("blocked", "loop", "shim_greenlet")
 
@@ -126,12 +125,41 @@ class PortalState:
         # portal greenlet or one of its descendants. The shim resumes it.
         self.blocked: greenlet.greenlet | None = None
 
+    def block(self, hub: Hub) -> Any:
+        """``Hub.switch()`` for a portal greenlet: suspend the task, not the loop.
+
+        Returns the value eventlet woke the greenlet with; raises what eventlet
+        threw into it, or ``CancelledError`` when the task is cancelled meanwhile.
+        """
+        woken = self.loop.create_future()
+        self.blocked = greenlet.getcurrent()
+        try:
+            message = self.shim_greenlet.switch(("blocked", woken))
+        except BaseException as exc:  # eventlet threw into us (a timeout, a kill)
+            message = exc
+        while True:
+            if type(message) is tuple and len(message) == 3 and message[0] is _FROM_SHIM:
+                _, kind, value = message
+                if kind == "send":  # the task resumed us after `woken` settled
+                    return woken.result()
+                raise value  # "throw": the task was cancelled while we waited
+            # eventlet's wake-up, from the dispatcher: settle, then let the task resume us.
+            if not woken.done():
+                if isinstance(message, BaseException):
+                    woken.set_exception(message)
+                else:
+                    woken.set_result(message)
+            try:
+                message = switch_to_dispatcher(hub)
+            except BaseException as exc:
+                message = exc
+
 
 async def _run_in_portal(coro: Coroutine[Any, Any, T]) -> T:
     hub = current_hub()
     state = PortalState(greenlet.getcurrent(), asyncio.get_running_loop())
     portal_greenlet = greenlet.greenlet(_drive, parent=state.shim_greenlet)
-    hub._portals[portal_greenlet] = state
+    slots_of(hub).portals[portal_greenlet] = state
     message: tuple[Any, ...] = (_FROM_SHIM, "start", coro)
     try:
         while True:
@@ -155,7 +183,7 @@ async def _run_in_portal(coro: Coroutine[Any, Any, T]) -> T:
             else:
                 message = (_FROM_SHIM, "send", result)
     finally:
-        del hub._portals[portal_greenlet]
+        del slots_of(hub).portals[portal_greenlet]
         if not portal_greenlet.dead:
             coro.close()
 
@@ -199,36 +227,3 @@ def _drive(message: tuple[Any, ...]) -> tuple[str, Any]:
         reply = greenlet.getcurrent().parent.switch(("await", yielded))
         _, kind, value = reply
         send, throw = (value, None) if kind == "send" else (None, value)
-
-
-def switch_in_portal(hub: Hub, state: PortalState) -> Any:
-    """``Hub.switch()`` for a portal greenlet: suspend the task, not the loop.
-
-    Returns the value eventlet woke the greenlet with; raises what eventlet
-    threw into it, or ``CancelledError`` when the task is cancelled meanwhile.
-    """
-    woken = state.loop.create_future()
-    state.blocked = greenlet.getcurrent()
-    try:
-        message = state.shim_greenlet.switch(("blocked", woken))
-    except BaseException as exc:  # eventlet threw into us (a timeout, a kill)
-        message = exc
-    while True:
-        if type(message) is tuple and len(message) == 3 and message[0] is _FROM_SHIM:
-            _, kind, value = message
-            if kind == "send":  # the task resumed us after `woken` settled
-                return woken.result()
-            raise value  # "throw": the task was cancelled while we waited
-        # eventlet's wake-up, from the dispatcher: settle, then let the task resume us.
-        if not woken.done():
-            if isinstance(message, BaseException):
-                woken.set_exception(message)
-            else:
-                woken.set_result(message)
-        try:
-            message = hub._dispatcher.switch()
-        except BaseException as exc:
-            message = exc
-
-
-_hub._portal_switch = switch_in_portal

@@ -78,7 +78,7 @@ from typing import Generic, TypeVar, final
 
 import greenlet
 
-from bridge._core._hub import Hub, current_hub
+from bridge._core import Hub, current_hub, make_ready
 from bridge._errors import BridgeInternalError
 
 __all__ = ("BoundedSemaphore", "Event", "Lock", "Queue", "Semaphore", "SyncStatistics")
@@ -161,7 +161,7 @@ class _GreenParked(_Parked):
         # A killed greenthread, or one whose Timeout fired, is thrown into at
         # once and leaves the queue before anyone can wake it: never leaving.
         self.woken = True
-        self.hub._make_ready(self._resume)
+        make_ready(self.hub, self._resume)
         return True
 
     def time_out(self) -> None:

@@ -60,8 +60,7 @@ from typing import Any, TypeVar
 
 from eventlet import patcher
 
-from bridge import _adapters, _carriers
-from bridge._core import _hub
+from bridge import _adapters, _carriers, _core
 
 __all__ = ("run", "run_green")
 
@@ -172,7 +171,7 @@ def run(
         raise TypeError(COROUTINE_OBJECT_ADVICE.format(what=what))
     _check_callable("run", "coroutine function", afn)
 
-    def launch(hub: _hub.Hub, context: contextvars.Context, call: _Call) -> None:
+    def launch(hub: _core.Hub, context: contextvars.Context, call: _Call) -> None:
         coroutine = _await_in_task(afn, args, call)
         try:
             task = _adapters._create_task(hub.loop, coroutine, context)
@@ -223,7 +222,7 @@ def run_green(
     if inspect.iscoroutinefunction(fn):
         raise TypeError(COROUTINE_FUNCTION_ADVICE.format(fn=_name(fn)))
 
-    def launch(hub: _hub.Hub, context: contextvars.Context, call: _Call) -> None:
+    def launch(hub: _core.Hub, context: contextvars.Context, call: _Call) -> None:
         carrier = _carriers.take_carrier(hub)
 
         def done(result: Any) -> None:
@@ -335,7 +334,7 @@ def _call(
     fn: Callable[..., Any],
     hub_thread: int | None,
     timeout: float | None,
-    launch: Callable[[_hub.Hub, contextvars.Context, _Call], None],
+    launch: Callable[[_core.Hub, contextvars.Context, _Call], None],
 ) -> Any:
     """Have ``launch`` start the work in the hub's dispatcher; wait for its outcome."""
     hub = _target(hub_thread, name)
@@ -362,7 +361,7 @@ def _call(
     return _wait(hub, call, timeout)
 
 
-def _wait(hub: _hub.Hub, call: _Call, timeout: float | None) -> Any:
+def _wait(hub: _core.Hub, call: _Call, timeout: float | None) -> Any:
     """Wait for the outcome; give up on a timeout or when the hub can never finish the call."""
     outcome = call.outcome
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -387,7 +386,7 @@ def _wait(hub: _hub.Hub, call: _Call, timeout: float | None) -> Any:
     return outcome.result()
 
 
-def _give_up(hub: _hub.Hub, call: _Call, reason: BaseException) -> None:
+def _give_up(hub: _core.Hub, call: _Call, reason: BaseException) -> None:
     """The caller stops waiting: settle the outcome with ``reason``, stop the callee."""
     if call.outcome.cancel():  # not started: it never will be
         call.reason = reason
@@ -407,7 +406,7 @@ def _give_up(hub: _hub.Hub, call: _Call, reason: BaseException) -> None:
         pass  # the hub's loop is closed: stop runs when the hub has a loop again
 
 
-def _stranded(hub: _hub.Hub, call: _Call) -> str | None:
+def _stranded(hub: _core.Hub, call: _Call) -> str | None:
     """Why the hub can never finish the call, or None while it still may.
 
     Not a reason: the hub's loop not running, or closed. The hub's thread may
@@ -425,13 +424,13 @@ def _stranded(hub: _hub.Hub, call: _Call) -> str | None:
     return None
 
 
-def _target(hub_thread: int | None, name: str) -> _hub.Hub:
+def _target(hub_thread: int | None, name: str) -> _core.Hub:
     if hub_thread is not None and (not isinstance(hub_thread, int) or isinstance(hub_thread, bool)):
         raise TypeError(HUB_THREAD_ADVICE.format(name=name, what=hub_thread))
     thread = _threading.main_thread().ident if hub_thread is None else hub_thread
     if thread == _threading.get_ident():
         raise RuntimeError(SAME_THREAD_ADVICE.format(name=name))
-    hub = _hub.hub_of_thread(thread) if thread is not None else None
+    hub = _core.hub_of_thread(thread) if thread is not None else None
     if hub is None:
         raise RuntimeError(NO_HUB_ADVICE.format(name=name, thread=thread))
     if thread not in sys._current_frames():

@@ -142,7 +142,7 @@ def _bridge_hub(*, create: bool) -> Any:
         return _existing_bridge_hub()
     import eventlet.hubs
 
-    from bridge._core._hub import Hub
+    from bridge._core import Hub
 
     hub = eventlet.hubs.get_hub()
     return hub if isinstance(hub, Hub) else None
@@ -156,7 +156,7 @@ def _existing_bridge_hub() -> Any:
     hub = getattr(getattr(hubs, "_threadlocal", None), "hub", None)
     if hub is None:
         return None
-    core = sys.modules.get("bridge._core._hub")
+    core = sys.modules.get("bridge._core")
     if core is None:
         return None  # the hub is not bridge's; importing ours would hook asyncio
     return hub if isinstance(hub, core.Hub) else None

@@ -49,7 +49,7 @@ class HubFixture(fixtures.Fixture):
     def _setUp(self) -> None:
         import eventlet.hubs
 
-        from bridge._core._hub import current_hub
+        from bridge._core import current_hub
 
         if self.fresh_hub:
             eventlet.hubs.use_hub("bridge.hub")

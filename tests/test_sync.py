@@ -13,7 +13,7 @@ import pytest
 
 import bridge
 from bridge import BoundedSemaphore
-from bridge._core._hub import current_hub
+from bridge._core import current_hub
 
 from .conftest import RunInMode
 

@@ -54,7 +54,7 @@ from hypothesis.stateful import (
 
 import bridge
 from bridge import BoundedSemaphore
-from bridge._core._hub import current_hub
+from bridge._core import current_hub
 
 from .conftest import run_owner
 

@@ -25,7 +25,7 @@ def diagnose() -> tuple[dict[str, Any], list[Finding]]:
     from eventlet import patcher
 
     import bridge
-    from bridge._core._hub import Hub
+    from bridge._core import Hub
 
     eventlet.sleep(0)  # let the imported service's greenthreads start
     hub = eventlet.hubs.get_hub()

@@ -142,7 +142,11 @@ def threads(patched: list[str]) -> list[Finding]:
 
 
 # Threads that are meant to be native: tpool and executor workers, our watchdog.
-_NATIVE_BY_DESIGN = ("eventlet/tpool.py", "concurrent/futures/thread.py", "bridge/_blocking.py")
+_NATIVE_BY_DESIGN = (
+    "eventlet/tpool.py",
+    "concurrent/futures/thread.py",
+    "bridge/_core/_blocking.py",
+)
 
 
 def _native_threads(main_ident: int | None) -> list[str]:

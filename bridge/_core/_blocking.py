@@ -26,11 +26,15 @@ import logging
 import os
 import sys
 import traceback
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 from eventlet import patcher
 
-from bridge._core._hub import Hub, current_hub
+from bridge._core._modes import current_loop
+from bridge._core._registry import current_hub
+
+if TYPE_CHECKING:
+    from bridge._core._hub import Hub
 
 __all__ = ("BlockingDetector", "detect_blocking", "start_from_environment")
 
@@ -54,11 +58,11 @@ def detect_blocking(threshold: float = 0.1) -> BlockingDetector:
     if not threshold > 0:
         raise ValueError(f"threshold must be a positive number of seconds, not {threshold!r}")
     hub = current_hub()
-    previous = hub._blocking_detector
+    previous = hub._slots.blocking_detector
     if previous is not None:
         previous.stop()
     detector = BlockingDetector._start(hub, threshold)
-    hub._blocking_detector = detector
+    hub._slots.blocking_detector = detector
     return detector
 
 
@@ -76,7 +80,7 @@ def start_from_environment(hub: Hub) -> None:
             "%s=%r is not a positive number of seconds; detector off", ENV_THRESHOLD, value
         )
         return
-    hub._blocking_detector = BlockingDetector._start(hub, threshold)
+    hub._slots.blocking_detector = BlockingDetector._start(hub, threshold)
 
 
 @final
@@ -119,8 +123,8 @@ class BlockingDetector:
         """Stop the heartbeat and the watchdog thread."""
         self._stopped.set()
         self._timer.cancel()
-        if self._hub._blocking_detector is self:
-            self._hub._blocking_detector = None
+        if self._hub._slots.blocking_detector is self:
+            self._hub._slots.blocking_detector = None
 
     def _heartbeat(self) -> None:
         self._last_beat = _time.monotonic()
@@ -138,7 +142,7 @@ class BlockingDetector:
     def _report(self, stalled: float) -> None:
         frame = sys._current_frames().get(self._hub.thread_id)
         stack = "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)"
-        loop = self._hub._loop
+        loop = current_loop(self._hub)
         task = None
         if loop is not None:
             try:
