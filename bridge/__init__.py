@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from bridge._adapters import await_ as await_
     from bridge._adapters import to_async as to_async
     from bridge._adapters import to_green as to_green
-    from bridge._core._blocking import BlockingDetector as BlockingDetector
-    from bridge._core._blocking import detect_blocking as detect_blocking
+    from bridge._core import BlockingDetector as BlockingDetector
+    from bridge._core import detect_blocking as detect_blocking
     from bridge._errors import BlockingCallError as BlockingCallError
     from bridge._errors import BridgeInternalError as BridgeInternalError
     from bridge._handles import TaskHandle as TaskHandle
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 _SOURCES: dict[str, str | None] = {
     "BlockingCallError": "bridge._errors",
     "BoundedSemaphore": "bridge._sync",
-    "BlockingDetector": "bridge._core._blocking",
+    "BlockingDetector": "bridge._core",
     "BridgeInternalError": "bridge._errors",
     "Event": "bridge._sync",
     "Lock": "bridge._sync",
@@ -50,7 +50,7 @@ _SOURCES: dict[str, str | None] = {
     "SyncStatistics": "bridge._sync",
     "TaskHandle": "bridge._handles",
     "await_": "bridge._adapters",
-    "detect_blocking": "bridge._core._blocking",
+    "detect_blocking": "bridge._core",
     "from_thread": None,
     "has_portal": "bridge._portal",
     "hub": None,

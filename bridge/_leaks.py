@@ -6,7 +6,6 @@ starts before a test (and its fixtures) and is checked after them.
 
 from __future__ import annotations
 
-import sys
 import traceback
 import weakref
 from collections.abc import Callable
@@ -88,9 +87,10 @@ def _snapshot(hub: Hub) -> tuple[set[int], set[Any]]:
 
 def _infrastructure_fds() -> set[int]:
     """fds that eventlet itself keeps watched for the process: tpool's wake-up pipe."""
-    tpool = sys.modules.get("eventlet.tpool")
-    rsock = getattr(tpool, "_rsock", None)
-    return {rsock.fileno()} if rsock is not None else set()
+    from bridge._core import tpool_wakeup_fd
+
+    fd = tpool_wakeup_fd()
+    return {fd} if fd is not None else set()
 
 
 def _describe(gt: Any) -> str:

@@ -152,13 +152,10 @@ def _existing_bridge_hub() -> Any:
     """This thread's hub if there is one and it is bridge's; makes and imports nothing."""
     import sys
 
-    hubs = sys.modules.get("eventlet.hubs")
-    hub = getattr(getattr(hubs, "_threadlocal", None), "hub", None)
-    if hub is None:
-        return None
     core = sys.modules.get("bridge._core")
     if core is None:
-        return None  # the hub is not bridge's; importing ours would hook asyncio
+        return None  # then no hub is bridge's; importing ours would hook asyncio
+    hub = core.thread_hub()
     return hub if isinstance(hub, core.Hub) else None
 
 

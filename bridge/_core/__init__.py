@@ -17,7 +17,9 @@ from bridge._core._hooks import enter_task as enter_task
 from bridge._core._hooks import leave_task as leave_task
 from bridge._core._hooks import step_now as step_now
 from bridge._core._hooks import thread_hub as thread_hub
+from bridge._core._hooks import tpool_wakeup_fd as tpool_wakeup_fd
 from bridge._core._hooks import track_greenthreads as track_greenthreads
+from bridge._core._hooks import watch_green_locals as watch_green_locals
 from bridge._core._hub import Hub as Hub
 from bridge._core._hub import HubStatistics as HubStatistics
 from bridge._core._hub import is_available as is_available
@@ -65,5 +67,7 @@ __all__ = (
     "step_now",
     "switch_to_dispatcher",
     "thread_hub",
+    "tpool_wakeup_fd",
     "track_greenthreads",
+    "watch_green_locals",
 )
