@@ -144,7 +144,7 @@ def test_the_layers_above_use_only_the_cores_exports(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", pending(modules(), "bridge/_sync.py", "bridge/from_thread.py"), ids=relative
+    "path", pending(modules(), "bridge/from_thread.py"), ids=relative
 )
 def test_no_module_is_much_over_400_lines(path: Path) -> None:
     lines = len(path.read_text().splitlines())

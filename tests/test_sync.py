@@ -1,4 +1,4 @@
-"""Primitives for both worlds (bridge/_sync.py): one object, two faces, one FIFO queue."""
+"""Primitives for both worlds (bridge/_sync/): one object, two faces, one FIFO queue."""
 
 from __future__ import annotations
 

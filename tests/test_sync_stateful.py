@@ -1,4 +1,4 @@
-"""Stateful property tests: bridge's primitives against a plain model (bridge/_sync.py).
+"""Stateful property tests: bridge's primitives against a plain model (bridge/_sync/).
 
 Each machine drives one primitive with random interleavings of operations of
 both worlds -- async tasks and greenthreads acquiring, waiting, putting and
@@ -291,7 +291,7 @@ class _Machine(RuleBasedStateMachine):
         return op
 
     def wait_queues(self) -> list[Any]:
-        """The primitive's ``_WaitQueue`` objects."""
+        """The primitive's ``WaitQueue`` objects."""
         raise NotImplementedError
 
     def prepare_interrupt(
