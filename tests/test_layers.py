@@ -143,9 +143,7 @@ def test_the_layers_above_use_only_the_cores_exports(path: Path) -> None:
     assert not problems, f"{relative(path)} uses the core's insides: {problems}"
 
 
-@pytest.mark.parametrize(
-    "path", pending(modules(), "bridge/from_thread.py"), ids=relative
-)
+@pytest.mark.parametrize("path", pending(modules(), "bridge/from_thread.py"), ids=relative)
 def test_no_module_is_much_over_400_lines(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{relative(path)} has {lines} lines: split it by mechanism"
