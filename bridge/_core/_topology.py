@@ -54,7 +54,7 @@ import greenlet
 
 from bridge._core import _hooks
 from bridge._core._state import LOOP_REENTERED_ADVICE, Greenlet, HubBase, PortalLike, RetireHub
-from bridge._errors import BlockingCallError
+from bridge._errors import BlockingCallError, BridgeInternalError
 
 __all__ = (
     "BLOCKING_CALL_ADVICE",
@@ -165,6 +165,10 @@ class _Topology(HubBase):
             g = g.parent
         anchor.parent = dispatcher
         self._dispatcher = dispatcher
+        if not anchor.dead or anchor.parent is not dispatcher:  # the room's invariant
+            raise BridgeInternalError(
+                f"the hub's anchor {anchor!r} is not a dead child of its dispatcher {dispatcher!r}"
+            )
 
     def _owner_dispatcher(self) -> Greenlet:
         g = self._owner_greenlet
