@@ -1,4 +1,4 @@
-"""The adapters' semantics table (bridge/_adapters.py), cell by cell, in both hub modes.
+"""The adapters' semantics table (bridge/_crossings/__init__.py), cell by cell, in both hub modes.
 
 Async-side tests run their coroutine either under ``asyncio.run`` (guest
 mode) or as a task on the owner loop, awaited by green main through
