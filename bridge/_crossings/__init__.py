@@ -58,7 +58,9 @@ The modules, one piece each:
 Layering: these modules use only what ``bridge._core`` exports (never a
 hub's private attributes, nor ``bridge._core``'s private modules), and
 each other's names listed in their ``__all__``. The rest of bridge uses only
-the names exported here.
+the names exported here. The eventlet internals that carriers need (a
+greenthread's exit event and links, ``corolocal``'s per-greenthread values)
+are fenced at the end of ``_carriers``, for ``bridge._core._hooks`` to take.
 """
 
 from bridge._crossings._async_to_green import to_async as to_async
