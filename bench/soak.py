@@ -65,7 +65,9 @@ class Sample:
 
 
 def _parked_carriers(c: churn.Churn) -> int:
-    return len(getattr(c.hub, "_carriers", ()))
+    import bridge._core
+
+    return len(bridge._core.slots_of(c.hub).carriers)
 
 
 def soak(args: argparse.Namespace, tls_dir: str) -> int:

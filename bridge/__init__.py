@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bridge import from_thread as from_thread
     from bridge import hub as hub
-    from bridge._adapters import await_ as await_
-    from bridge._adapters import to_async as to_async
-    from bridge._adapters import to_green as to_green
     from bridge._core import BlockingDetector as BlockingDetector
     from bridge._core import detect_blocking as detect_blocking
+    from bridge._crossings._async_to_green import to_async as to_async
+    from bridge._crossings._green_to_async import await_ as await_
+    from bridge._crossings._green_to_async import to_green as to_green
+    from bridge._crossings._handles import TaskHandle as TaskHandle
+    from bridge._crossings._handles import spawn_async as spawn_async
+    from bridge._crossings._portal import has_portal as has_portal
+    from bridge._crossings._portal import portal as portal
     from bridge._errors import BlockingCallError as BlockingCallError
     from bridge._errors import BridgeInternalError as BridgeInternalError
-    from bridge._handles import TaskHandle as TaskHandle
-    from bridge._handles import spawn_async as spawn_async
-    from bridge._portal import has_portal as has_portal
-    from bridge._portal import portal as portal
     from bridge._sync import BoundedSemaphore as BoundedSemaphore
     from bridge._sync import Event as Event
     from bridge._sync import Lock as Lock
@@ -48,16 +48,16 @@ _SOURCES: dict[str, str | None] = {
     "Queue": "bridge._sync",
     "Semaphore": "bridge._sync",
     "SyncStatistics": "bridge._sync",
-    "TaskHandle": "bridge._handles",
-    "await_": "bridge._adapters",
+    "TaskHandle": "bridge._crossings._handles",
+    "await_": "bridge._crossings._green_to_async",
     "detect_blocking": "bridge._core",
     "from_thread": None,
-    "has_portal": "bridge._portal",
+    "has_portal": "bridge._crossings._portal",
     "hub": None,
-    "portal": "bridge._portal",
-    "spawn_async": "bridge._handles",
-    "to_async": "bridge._adapters",
-    "to_green": "bridge._adapters",
+    "portal": "bridge._crossings._portal",
+    "spawn_async": "bridge._crossings._handles",
+    "to_async": "bridge._crossings._async_to_green",
+    "to_green": "bridge._crossings._green_to_async",
 }
 
 __all__ = (

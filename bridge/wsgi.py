@@ -32,7 +32,7 @@ from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 
-from bridge import _adapters
+from bridge import _crossings
 
 __all__ = ("handler",)
 
@@ -59,7 +59,7 @@ def handler(
         the rest of the path.
     """
     server = _WSGIServer(application, script_name)
-    serve = _adapters.to_async(server.serve)
+    serve = _crossings.to_async(server.serve)
 
     async def handle_wsgi(request: web.Request) -> web.StreamResponse:
         response: web.StreamResponse = await serve(request)
@@ -153,8 +153,8 @@ class _Input:
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
-            return _adapters.await_(self._content.read())
-        return _adapters.await_(self._read_up_to(size)) if size else b""
+            return _crossings.await_(self._content.read())
+        return _crossings.await_(self._read_up_to(size)) if size else b""
 
     async def _read_up_to(self, size: int) -> bytes:
         # A file's read(size): size bytes unless the body ends first. (The
@@ -165,7 +165,7 @@ class _Input:
             return short.partial
 
     def readline(self, size: int = -1) -> bytes:
-        line = _adapters.await_(self._content.readline())
+        line = _crossings.await_(self._content.readline())
         if size is not None and size >= 0 and len(line) > size:
             # StreamReader has no "at most size" readline: keep the rest for later reads.
             self._content.unread_data(line[size:])
@@ -226,7 +226,7 @@ class _Response:
         for name, value in self.headers:
             if name.lower() not in _HOP_BY_HOP:
                 stream.headers.add(name, value)
-        _adapters.await_(stream.prepare(self.request))
+        _crossings.await_(stream.prepare(self.request))
         self.stream = stream
         return stream
 
@@ -236,13 +236,13 @@ class _Response:
     def write(self, chunk: bytes) -> None:
         stream = self.prepared()
         try:
-            _adapters.await_(stream.write(chunk))
+            _crossings.await_(stream.write(chunk))
         except ConnectionError:  # the client went away
             self.disconnected = True
 
     def finish(self) -> None:
         stream = self.prepared()
         try:
-            _adapters.await_(stream.write_eof())
+            _crossings.await_(stream.write_eof())
         except ConnectionError:
             self.disconnected = True

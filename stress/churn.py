@@ -383,7 +383,7 @@ def rss_bytes() -> int:
 
 def live_greenthreads() -> list[Any]:
     """GreenThreads alive now, without to_async's parked carriers (kept by design)."""
-    parked = {id(g) for g in getattr(eventlet.hubs.get_hub(), "_carriers", ())}
+    parked = {id(g) for g in bridge._core.slots_of(eventlet.hubs.get_hub()).carriers}
     return [
         g
         for g in gc.get_objects()

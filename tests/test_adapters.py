@@ -1,4 +1,4 @@
-"""The adapters' semantics table (bridge/_adapters.py), cell by cell, in both hub modes.
+"""The adapters' semantics table (bridge/_crossings/__init__.py), cell by cell, in both hub modes.
 
 Async-side tests run their coroutine either under ``asyncio.run`` (guest
 mode) or as a task on the owner loop, awaited by green main through
@@ -652,3 +652,22 @@ def test_cancelling_a_task_whose_call_already_finished_kills_nothing_else() -> N
         return tasks["first"].cancelled(), await asyncio.wait_for(tasks["second"], BOUND)
 
     assert asyncio.run(main()) == (True, "other call finished")
+
+
+@pytest.mark.parametrize("blocks", [False, True], ids=["returns at once", "blocks first"])
+def test_to_async_returns_even_when_a_link_of_the_callee_raises(
+    hub_mode: RunInMode, blocks: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A raising link used to skip handing the outcome over: the await never
+    # returned once the callee had blocked (found in the crossings split).
+    def callee() -> int:
+        greenlet.getcurrent().link(lambda gt: 1 / 0)
+        if blocks:
+            eventlet.sleep(0)
+        return 5
+
+    async def call() -> int:
+        return await asyncio.wait_for(bridge.to_async(callee)(), BOUND)
+
+    assert hub_mode(lambda: bridge.await_(call())) == 5
+    assert "ZeroDivisionError" in capsys.readouterr().err

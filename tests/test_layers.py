@@ -26,16 +26,6 @@ FOREIGN_ROOTS = {"asyncio", "eventlet", "greenlet", "concurrent", "uvloop", "sel
 MAX_LINES = 420
 
 
-def pending(paths: list[Path], *names: str) -> list[object]:
-    """Marks the modules being reworked (issue 9) until their branches land."""
-    return [
-        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="being split (issue 9)"))
-        if relative(p) in names
-        else p
-        for p in paths
-    ]
-
-
 def modules() -> list[Path]:
     return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
 
@@ -78,7 +68,7 @@ def foreign_private_names(tree: ast.AST) -> Iterator[tuple[int, str]]:
 
 @pytest.mark.parametrize(
     "path",
-    pending([p for p in modules() if HOOKS_DIR not in p.parents], "bridge/_carriers.py"),
+    [p for p in modules() if HOOKS_DIR not in p.parents],
     ids=relative,
 )
 def test_only_the_hooks_touch_asyncios_and_eventlets_internals(path: Path) -> None:
@@ -143,7 +133,7 @@ def test_the_layers_above_use_only_the_cores_exports(path: Path) -> None:
     assert not problems, f"{relative(path)} uses the core's insides: {problems}"
 
 
-@pytest.mark.parametrize("path", pending(modules(), "bridge/from_thread.py"), ids=relative)
+@pytest.mark.parametrize("path", modules(), ids=relative)
 def test_no_module_is_much_over_400_lines(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{relative(path)} has {lines} lines: split it by mechanism"

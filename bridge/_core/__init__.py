@@ -14,7 +14,9 @@ from bridge._core._blocking import BlockingDetector as BlockingDetector
 from bridge._core._blocking import detect_blocking as detect_blocking
 from bridge._core._hooks import current_task as current_task
 from bridge._core._hooks import enter_task as enter_task
+from bridge._core._hooks import exit_and_start_fresh as exit_and_start_fresh
 from bridge._core._hooks import leave_task as leave_task
+from bridge._core._hooks import start_fresh as start_fresh
 from bridge._core._hooks import step_now as step_now
 from bridge._core._hooks import thread_hub as thread_hub
 from bridge._core._hooks import tpool_wakeup_fd as tpool_wakeup_fd
@@ -54,6 +56,7 @@ __all__ = (
     "detect_blocking",
     "ensure_native_asyncio",
     "enter_task",
+    "exit_and_start_fresh",
     "hub_of_thread",
     "in_dispatcher",
     "is_available",
@@ -64,6 +67,7 @@ __all__ = (
     "resume_green",
     "run_in_dispatcher",
     "slots_of",
+    "start_fresh",
     "step_now",
     "switch_to_dispatcher",
     "thread_hub",

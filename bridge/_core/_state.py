@@ -63,7 +63,7 @@ class RetireHub(SystemExit):
 
 
 class PortalLike:
-    """What the hub needs of a portal's state (``bridge._portal.PortalState``)."""
+    """What the hub needs of a portal's state (``bridge._crossings._portal.PortalState``)."""
 
     __slots__ = ()
 
@@ -76,9 +76,10 @@ class PortalLike:
 class HubSlots:
     """Per-hub state of the layers above the core, kept by the hub for them.
 
-    :ivar carriers: parked greenthreads that run ``to_async`` calls (``_carriers``).
-    :ivar portals: portal greenlet -> its state (``_portal``); the hub's ``switch``
-        finds a green call's portal there.
+    :ivar carriers: parked greenthreads that run ``to_async`` calls
+        (``bridge._crossings._carriers``).
+    :ivar portals: portal greenlet -> its state (``bridge._crossings._portal``);
+        the hub's ``switch`` finds a green call's portal there.
     :ivar eager_starts: tasks ``await_`` has started; it budgets first steps.
     :ivar blocking_detector: the running blocking detector, if any (``_blocking``).
     """

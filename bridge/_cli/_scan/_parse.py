@@ -68,7 +68,7 @@ _NOT_CHILDREN = frozenset(
 )
 _CHILDREN: dict[type, tuple[str, ...]] = {}
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_PORTALS = frozenset(("bridge.portal", "bridge._portal.portal"))
+_PORTALS = frozenset(("bridge.portal", "bridge._crossings._portal.portal"))
 _HUB_SELECT = frozenset(("eventlet.hubs.use_hub", "eventlet.hubs.hub.use_hub"))
 _PATCH = frozenset(("eventlet.monkey_patch", "eventlet.patcher.monkey_patch"))
 

@@ -23,11 +23,13 @@ import asyncio
 import asyncio.selector_events
 import asyncio.tasks
 import dataclasses
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import eventlet.debug
+import eventlet.event
 import eventlet.greenthread
 from eventlet import corolocal, patcher
 from eventlet.greenio import base as greenio_base
@@ -45,11 +47,13 @@ from bridge._core._hooks._asyncio import set_running_loop as set_running_loop
 from bridge._core._hooks._asyncio import step_now as step_now
 from bridge._core._hooks._eventlet import PATCH_KINDS
 from bridge._core._hooks._eventlet import asks_from_mainloop as asks_from_mainloop
+from bridge._core._hooks._eventlet import exit_and_start_fresh as exit_and_start_fresh
 from bridge._core._hooks._eventlet import install_eventlet_patches as install_eventlet_patches
 from bridge._core._hooks._eventlet import install_native_hooks as install_native_hooks
 from bridge._core._hooks._eventlet import original_module as original_module
 from bridge._core._hooks._eventlet import patch_count as patch_count
 from bridge._core._hooks._eventlet import patched_module_names as patched_module_names
+from bridge._core._hooks._eventlet import start_fresh as start_fresh
 from bridge._core._hooks._eventlet import thread_hub as thread_hub
 from bridge._core._hooks._eventlet import tpool_wakeup_fd as tpool_wakeup_fd
 from bridge._core._hooks._eventlet import track_greenthreads as track_greenthreads
@@ -64,6 +68,7 @@ __all__ = (
     "asks_from_mainloop",
     "current_task",
     "enter_task",
+    "exit_and_start_fresh",
     "get_running_loop",
     "install_eventlet_patches",
     "install_fork_hooks",
@@ -74,6 +79,7 @@ __all__ = (
     "patch_count",
     "patched_module_names",
     "set_running_loop",
+    "start_fresh",
     "step_now",
     "thread_hub",
     "tpool_wakeup_fd",
@@ -210,7 +216,22 @@ HOOKS: tuple[Hook, ...] = (
         "eventlet.corolocal._patch, local._local__greens",
         "Wrapped: a greenthread that bridge reuses for to_async calls (a carrier) forgets "
         "the green locals a call touched, as a new greenthread would have none.",
-        lambda: callable(getattr(corolocal, "_patch", None)),
+        lambda: (
+            callable(getattr(corolocal, "_patch", None))
+            and "_local__greens" in getattr(corolocal._localbase, "__slots__", ())
+        ),
+    ),
+    Hook(
+        "eventlet.greenthread.GreenThread: _exit_event, _resolving_links, _exit_funcs, "
+        "_resolve_links; eventlet.event.Event._waiters",
+        "A carrier ends each to_async call as a greenthread exits (exit event sent, links "
+        "called) and starts the next one fresh.",
+        lambda: (
+            "_exit_event" in eventlet.greenthread.GreenThread.main.__code__.co_names
+            and {"_resolving_links", "_exit_funcs"}
+            <= set(eventlet.greenthread.GreenThread._resolve_links.__code__.co_names)
+            and hasattr(eventlet.event.Event(), "_waiters")
+        ),
     ),
     Hook(
         "eventlet.tpool._rsock",
@@ -220,7 +241,9 @@ HOOKS: tuple[Hook, ...] = (
     Hook(
         "eventlet.greenthread.GreenThread.__init__",
         "Wrapped while the pytest plugin's leak check watches a test.",
-        lambda: _code_has_local(eventlet.greenthread.GreenThread.__init__, "parent"),
+        lambda: _code_has_local(
+            inspect.unwrap(eventlet.greenthread.GreenThread.__init__), "parent"
+        ),
     ),
     Hook(
         "eventlet.hubs.hub.BaseHub: listeners, secondaries, timers, next_timers, closed, "

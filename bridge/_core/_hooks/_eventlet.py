@@ -15,7 +15,8 @@ from typing import Any
 import eventlet.debug
 import eventlet.greenthread
 import eventlet.queue
-from eventlet import corolocal, patcher
+import greenlet
+from eventlet import corolocal, event, greenthread, patcher
 from eventlet.greenio import base as greenio_base
 from eventlet.greenio import py3 as greenio_py3
 from eventlet.hubs import _threadlocal
@@ -24,11 +25,13 @@ from eventlet.hubs import hub as eventlet_base_hub
 __all__ = (
     "PATCH_KINDS",
     "asks_from_mainloop",
+    "exit_and_start_fresh",
     "install_eventlet_patches",
     "install_native_hooks",
     "original_module",
     "patch_count",
     "patched_module_names",
+    "start_fresh",
     "thread_hub",
     "tpool_wakeup_fd",
     "track_greenthreads",
@@ -247,6 +250,7 @@ def track_greenthreads(created: Callable[[Any], None]) -> Callable[[], None]:
     greenthread_class = eventlet.greenthread.GreenThread
     original = greenthread_class.__init__
 
+    @functools.wraps(original)
     def __init__(gt: Any, parent: Any) -> None:
         original(gt, parent)
         created(gt)
@@ -259,23 +263,53 @@ def track_greenthreads(created: Callable[[Any], None]) -> Callable[[], None]:
     return undo
 
 
-def watch_green_locals(touched: Callable[[dict[Any, Any]], None]) -> None:
-    """Call ``touched(greens)`` whenever green code reads or writes a green local.
+def start_fresh(gt: greenthread.GreenThread) -> None:
+    """What ``GreenThread.__init__`` sets up: an exit event not sent, no links."""
+    gt._exit_event = event.Event()
+    gt._resolving_links = False
+    gt._exit_funcs = None
 
-    ``greens`` is the local's per-greenlet dict (``eventlet.corolocal.local``
-    keeps one entry per greenlet). Installed once; bridge's carriers use it to
-    forget the locals a reused greenthread touched.
+
+def exit_and_start_fresh(
+    gt: greenthread.GreenThread, result: Any, exception: BaseException | None
+) -> None:
+    """What ``GreenThread.main`` does when its function ends (send the exit event,
+    call the links); then a new exit event and no links, as :func:`start_fresh`
+    sets up (``_resolve_links`` leaves ``_resolving_links`` false).
+
+    Most calls had neither waiters nor links: their untouched event serves the
+    next call.
     """
-    original = corolocal._patch
-    if hasattr(original, "__bridge_wrapped__"):
+    exit_event = gt._exit_event
+    if exit_event._waiters or gt._exit_funcs:
+        if exception is not None:
+            exit_event.send_exception(exception)
+        else:
+            exit_event.send(result)
+        gt._resolve_links()
+        gt._exit_event = event.Event()
+        gt._exit_funcs = None
+
+
+def watch_green_locals(cls: type, first_use: Callable[[Any, Any], None]) -> None:
+    """Call ``first_use(gt, greens)`` when a greenthread of class ``cls`` first
+    uses an ``eventlet.corolocal.local``; ``greens`` maps greenthreads to their
+    values of that local, and ``gt``'s entry is about to be made. Once per process.
+    """
+    original_patch = corolocal._patch
+    if hasattr(original_patch, "__bridge_wrapped__"):
         return
 
-    def patch(thrl: Any) -> None:
-        touched(object.__getattribute__(thrl, "_local__greens"))
-        original(thrl)
+    def _patch(thrl: Any) -> None:
+        current = greenlet.getcurrent()
+        if isinstance(current, cls):
+            greens = object.__getattribute__(thrl, "_local__greens")
+            if current not in greens:
+                first_use(current, greens)
+        original_patch(thrl)
 
-    patch.__bridge_wrapped__ = original  # type: ignore[attr-defined]
-    corolocal._patch = patch
+    _patch.__bridge_wrapped__ = original_patch  # type: ignore[attr-defined]
+    corolocal._patch = _patch
 
 
 def tpool_wakeup_fd() -> int | None:

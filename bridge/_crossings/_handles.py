@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar, final
 
 import greenlet
 
-from bridge._adapters import _GreenWaiter
 from bridge._core import Hub, current_hub, in_dispatcher
+from bridge._crossings._waiter import GreenWaiter
 
 __all__ = ("TaskHandle", "spawn_async")
 
@@ -76,7 +76,7 @@ class TaskHandle(Generic[T]):
         ``eventlet.Timeout``) leaves the task running.
         """
         if not self.task.done():
-            waiter = _GreenWaiter(self._hub, greenlet.getcurrent(), self.task.get_loop())
+            waiter = GreenWaiter(self._hub, greenlet.getcurrent(), self.task.get_loop())
             self.task.add_done_callback(waiter.settle_from)
             try:
                 waiter.wait_for(self.task, cancel_on_interrupt=False)

@@ -1,4 +1,5 @@
-"""Reusable greenthreads for ``to_async``: one call after another, each seeing a fresh one.
+"""Reusable greenthreads for ``to_async`` (and ``from_thread.run_green``): one call after
+another, each seeing a fresh greenthread.
 
 Why: on CPython 3.11+ starting a greenlet costs 6-13 us (each maps a fresh
 frame-stack chunk; 1 us on 3.10), more than the rest of a crossing. So
@@ -13,7 +14,7 @@ resets, after each call, everything eventlet keys by greenthread:
   greenthread that ran just that call;
 * green locals (``eventlet.corolocal.local``, which is ``threading.local``
   under ``monkey_patch``): the values the call set are dropped, so the next
-  call starts with none. :func:`_patch_corolocal` records which locals a
+  call starts with none. ``watch_green_locals`` (the core's hooks) records which locals a
   carrier touched, so the reset does not scan every local in the process;
 * its ``contextvars`` context: each call runs in the copy made for it.
 
@@ -29,13 +30,20 @@ above it are not kept.
 from __future__ import annotations
 
 import contextvars
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import greenlet
-from eventlet import corolocal, event, greenthread
+from eventlet import greenthread
 
-from bridge._core import anchor_of, slots_of
+from bridge._core import (
+    anchor_of,
+    exit_and_start_fresh,
+    slots_of,
+    start_fresh,
+    watch_green_locals,
+)
 
 __all__ = ("Carrier", "Failed", "take_carrier")
 
@@ -50,10 +58,9 @@ class Carrier(greenthread.GreenThread):
     """
 
     def __init__(self, hub: Any) -> None:
+        # GreenThread.__init__ would make the greenlet run GreenThread.main.
         greenlet.greenlet.__init__(self, self._serve, hub.greenlet)
-        self._exit_event = event.Event()
-        self._resolving_links = False
-        self._exit_funcs = None
+        start_fresh(self)
         self.hub = hub
         self.job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], Any] | None = None
         self.touched_locals: list[Any] = []
@@ -120,17 +127,16 @@ class Carrier(greenthread.GreenThread):
         self.job = None
         self.on_death = None
         # As if the greenthread had exited: links fire, wait() answers; then
-        # it is a fresh one again for the next call. Most calls had neither
-        # waiters nor links: their untouched event serves the next call.
-        exit_event = self._exit_event
-        if exit_event._waiters or self._exit_funcs:
-            if type(outcome) is Failed:
-                exit_event.send_exception(outcome.exception)
-            else:
-                exit_event.send(outcome)
-            self._resolve_links()
-            self._exit_event = event.Event()
-            self._exit_funcs = None
+        # it is a fresh one again for the next call.
+        try:
+            exit_and_start_fresh(
+                self, outcome, outcome.exception if type(outcome) is Failed else None
+            )
+        except Exception:
+            # A link that raises: eventlet's greenthread would die of it and
+            # the hub print it. The call's outcome stands, and its caller gets it.
+            self.hub.squelch_generic_exception(sys.exc_info())
+            start_fresh(self)
         if self.touched_locals:
             for greens in self.touched_locals:
                 greens.pop(self, None)
@@ -158,16 +164,16 @@ def take_carrier(hub: Any) -> Carrier:
     return Carrier(hub)
 
 
-_original_patch = corolocal._patch
+def _touched(carrier: Carrier, greens: Any) -> None:
+    carrier.touched_locals.append(greens)
 
 
-def _patch_corolocal(thrl: Any) -> None:
-    current = greenlet.getcurrent()
-    if isinstance(current, Carrier):
-        greens = object.__getattribute__(thrl, "_local__greens")
-        if current not in greens:
-            current.touched_locals.append(greens)
-    _original_patch(thrl)
+# -- eventlet's internals ------------------------------------------------------------
+# The only lines of bridge._crossings that know eventlet's private names: what
+# GreenThread.__init__ and GreenThread.main keep about a greenthread's exit
+# (its exit event, its links), and how eventlet.corolocal keeps a local's
+# values per greenthread. They belong in bridge._core._hooks, whose table
+# checks such names when the hub is imported; fenced here until they move.
 
 
-corolocal._patch = _patch_corolocal
+watch_green_locals(Carrier, _touched)
