@@ -52,6 +52,7 @@ class Run:
         self.latencies: list[float] = []
         self.errors: Counter[str] = Counter()  # in the window
         self.errors_total: Counter[str] = Counter()
+        self.closed_idle = 0  # connections the server closed between requests (no error)
         self.stopping = False
         self.clients: list[Client] = []
         self.gate = asyncio.Semaphore(CONNECTS_IN_FLIGHT)
@@ -107,9 +108,10 @@ class Client(asyncio.Protocol):
         self.sent_at = 0.0
         self.pending = False
         self.expect = b""
+        self.closing = False  # we are closing the connection: its loss is no news
 
     def connection_made(self, transport: Any) -> None:
-        self.transport, self.buffer = transport, b""
+        self.transport, self.buffer, self.closing = transport, b"", False
         self.send()
 
     def send(self) -> None:
@@ -125,6 +127,7 @@ class Client(asyncio.Protocol):
         self.pending = False
         self.run.error(kind)
         if self.transport is not None:
+            self.closing = True
             self.transport.abort()  # connection_lost reconnects
 
     def data_received(self, data: bytes) -> None:
@@ -154,6 +157,8 @@ class Client(asyncio.Protocol):
         self.pending = False
         self.run.answered(now - self.sent_at, now)
         if b"\r\nconnection: close" in head:
+            self.run.closed_idle += 1
+            self.closing = True
             self.transport.close()  # the server ends keep-alive: not an error
         elif not self.run.stopping:
             self.send()
@@ -165,6 +170,8 @@ class Client(asyncio.Protocol):
         if self.pending:
             self.pending = False
             self.run.error("closed")
+        elif not self.closing:
+            self.run.closed_idle += 1
         self.run.reconnect(self)
 
 
@@ -210,6 +217,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         **ms,
         "errors": dict(run.errors),
         "errors_total": dict(run.errors_total),
+        "closed_idle": run.closed_idle,
         "load_cpu_seconds": time.process_time(),
     }
 

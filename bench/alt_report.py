@@ -160,7 +160,7 @@ class Report:
             f"repetitions {s['repeat']}; window {s['duration']:g} s after {s['warmup']:g} s"
             f" of warm-up; backend delay {s['delay'] * 1e3:g} ms; {s['calls']} calls per job;"
             f" load average at start {', '.join(f'{x:.2f}' for x in load) if load else '?'};"
-            f" {self.elapsed / 60:.0f} min in all",
+            f" {self.elapsed / 60:.1f} min in all",
         ]
         return "\n".join(f"- {item}" if self.markdown else item for item in items)
 
@@ -195,6 +195,9 @@ class Report:
                 overflow = median(cell, "listen_overflows")
                 if overflow:
                     notes.append(f"listen overflows {overflow:.0f}")
+                closed = median(cell, "closed_idle")
+                if closed:
+                    notes.append(f"{closed:.0f} connections closed between requests")
                 connect = median(cell, "connect_seconds")
                 if connect is not None and connect > 1:
                     notes.append(f"connecting took {connect:.1f} s")

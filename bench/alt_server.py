@@ -17,7 +17,8 @@ Ways (the first argument):
 * ``aiohttp-native`` -- an aiohttp server with the application rewritten as an
   ``async def`` handler; no eventlet imported (path 4).
 * ``cheroot`` -- ``cheroot.wsgi.Server`` with ``--threads`` worker threads serving the WSGI
-  app, no eventlet (path 5). Everything else is cheroot's defaults, as Ironic uses it.
+  app, no eventlet (path 5). Everything else is cheroot's defaults, as Ironic uses it,
+  except the listen backlog if ``--backlog`` is given (cheroot's default is 5).
 
 ``--loop uvloop`` runs the two aiohttp ways on uvloop. The server listens on 127.0.0.1
 (any free port), prints ``READY <port>`` and serves until it is killed. Access logs are
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 WAYS = ("eventlet-wsgi", "bridge-aiohttp", "aiohttp-native", "cheroot")
-BACKLOG = 1024  # listen backlog of the eventlet and aiohttp ways (cheroot keeps its 5)
+BACKLOG = 1024  # listen backlog of the eventlet and aiohttp ways (cheroot: --backlog)
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -106,7 +107,13 @@ def serve_cheroot(args: argparse.Namespace) -> None:
 
     app = alt_app.make_wsgi_app(alt_app.BackendPool(args.backend), alt_app.Database(args.db))
     # As ironic/common/wsgi_service.py builds it: only the pool size is ours.
-    server = wsgi.Server(("127.0.0.1", 0), app, numthreads=args.threads, server_name="bench")
+    server = wsgi.Server(
+        ("127.0.0.1", 0),
+        app,
+        numthreads=args.threads,
+        server_name="bench",
+        request_queue_size=args.backlog,
+    )
     server.prepare()
     _ready(server.bind_addr[1])
     server.serve()
@@ -119,9 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, required=True, help="SQLite file (alt_app)")
     parser.add_argument("--threads", type=int, default=10, help="cheroot's pool size")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument(
+        "--backlog", type=int, default=5, help="cheroot's listen backlog (its default: 5)"
+    )
     args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error("--threads must be at least 1")
+    if args.threads < 1 or args.backlog < 1:
+        parser.error("--threads and --backlog must be at least 1")
     if not args.db.is_file():
         parser.error(f"--db {args.db} does not exist (alt_app.make_database creates it)")
     args.backend = ("127.0.0.1", args.backend)

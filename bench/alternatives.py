@@ -17,16 +17,20 @@ backend over a real socket for 20 ms and reads a row from SQLite) served five wa
 3. ``bridge-aiohttp`` -- ``bridge.wsgi.handler`` inside aiohttp (step two);
 4. ``aiohttp-native`` -- the handler rewritten as a native aiohttp handler (the end);
 5. ``cheroot-10`` -- cheroot with the 10 threads Ironic runs its API with (cheroot's
-   default; ``ironic/common/wsgi_service.py`` sets no size), ``cheroot-100`` (the 100
+   default: ``ironic/common/wsgi_service.py`` sets no size), ``cheroot-100`` (the 100
    requests at once an eventlet-era oslo.service WSGI process served,
    ``wsgi_default_pool_size``) and ``cheroot-1000`` (one thread per client at the top
-   concurrency): the threads path.
+   concurrency): the threads path. These three listen with a backlog of 1,024, as every
+   other way does; ``cheroot-10-ironic`` is Ironic's server exactly, cheroot's backlog
+   of 5 included (1,000 clients connecting at once overflow it: SYNs are dropped and
+   retried after 1 s, 3 s, 7 s).
 
 Not run by default: ``bridge-aiohttp-uvloop`` and ``aiohttp-native-uvloop`` (3 and 4 on
 uvloop). Each at ``--clients`` 10, 100 and 1,000 concurrent keep-alive clients
 (``bench/alt_load.py``, its own process, a closed loop bounded in time): requests/s,
-p50 and p99 latency, errors, peak RSS and thread count of the server process, its CPU
-time per request; ratios against (1) and (5).
+p50 and p99 latency, errors (a request unanswered after ``--timeout`` 10 s is one),
+peak RSS and thread count of the server process, its CPU time per request; ratios
+against (1) and (5).
 
 Part 2, conductor: ``--jobs`` N jobs submitted at once, each opening a session to a BMC
 and making 5 calls of 20 ms (``bench/alt_conductor.py``): ``green-epolls`` and
@@ -71,16 +75,16 @@ class Server:
 
     name: str
     path: int  # the issue's number: 1..5
-    title: str
     way: str  # alt_server.py's first argument
     hub: str | None = None
-    threads: int = 0
+    threads: int = 0  # cheroot's pool
+    backlog: int = 1024  # cheroot's listen backlog (the other ways always use 1024)
     loop: str = "asyncio"
     needs: tuple[str, ...] = ()
 
     def arguments(self, backend_port: int, db: Path) -> list[str]:
-        args = [self.way, "--backend", str(backend_port), "--db", str(db)]
-        return [*args, "--threads", str(self.threads or 10), "--loop", self.loop]
+        args = [self.way, "--backend", str(backend_port), "--db", str(db), "--loop", self.loop]
+        return [*args, "--threads", str(self.threads or 10), "--backlog", str(self.backlog)]
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,6 @@ class Conductor:
     """One way to run the conductor's jobs (part 2); pool 0 = one worker per job."""
 
     name: str
-    title: str
     mode: str  # alt_conductor.py's first argument
     hub: str | None = None
     pool: int = 0
@@ -96,46 +99,34 @@ class Conductor:
 
 
 _AIOHTTP = ("aiohttp",)
+_UVLOOP = ("aiohttp", "uvloop")
+
+
+def _cheroot(name: str, threads: int, backlog: int = 1024) -> Server:
+    return Server(name, 5, "cheroot", threads=threads, backlog=backlog, needs=("cheroot",))
+
+
 SERVERS: tuple[Server, ...] = (
-    Server("eventlet-epolls", 1, "eventlet.wsgi, epolls hub", "eventlet-wsgi", hub="epolls"),
-    Server("eventlet-bridge", 2, "eventlet.wsgi, bridge.hub", "eventlet-wsgi", hub="bridge.hub"),
-    Server(
-        "bridge-aiohttp",
-        3,
-        "bridge.wsgi.handler in aiohttp",
-        "bridge-aiohttp",
-        hub="bridge.hub",
-        needs=_AIOHTTP,
-    ),
-    Server("aiohttp-native", 4, "native aiohttp handler", "aiohttp-native", needs=_AIOHTTP),
-    Server("cheroot-10", 5, "cheroot, 10 threads", "cheroot", threads=10, needs=("cheroot",)),
-    Server("cheroot-100", 5, "cheroot, 100 threads", "cheroot", threads=100, needs=("cheroot",)),
-    Server("cheroot-1000", 5, "cheroot, 1000 threads", "cheroot", threads=1000, needs=("cheroot",)),
-    Server(
-        "bridge-aiohttp-uvloop",
-        3,
-        "bridge.wsgi.handler, aiohttp on uvloop",
-        "bridge-aiohttp",
-        hub="bridge.hub",
-        loop="uvloop",
-        needs=(*_AIOHTTP, "uvloop"),
-    ),
-    Server(
-        "aiohttp-native-uvloop",
-        4,
-        "native aiohttp handler on uvloop",
-        "aiohttp-native",
-        loop="uvloop",
-        needs=(*_AIOHTTP, "uvloop"),
-    ),
-)
-DEFAULT_SERVERS = SERVERS[:7]
+    Server("eventlet-epolls", 1, "eventlet-wsgi", hub="epolls"),
+    Server("eventlet-bridge", 2, "eventlet-wsgi", hub="bridge.hub"),
+    Server("bridge-aiohttp", 3, "bridge-aiohttp", hub="bridge.hub", needs=_AIOHTTP),
+    Server("aiohttp-native", 4, "aiohttp-native", needs=_AIOHTTP),
+    _cheroot("cheroot-10", 10),
+    _cheroot("cheroot-100", 100),
+    _cheroot("cheroot-1000", 1000),
+    # Ironic's server exactly: cheroot's defaults, backlog 5 included.
+    _cheroot("cheroot-10-ironic", 10, backlog=5),
+    Server("bridge-aiohttp-uvloop", 3, "bridge-aiohttp", hub="bridge.hub", loop="uvloop",
+           needs=_UVLOOP),
+    Server("aiohttp-native-uvloop", 4, "aiohttp-native", loop="uvloop", needs=_UVLOOP),
+)  # fmt: skip
+DEFAULT_SERVERS = SERVERS[:8]
 CONDUCTORS: tuple[Conductor, ...] = (
-    Conductor("green-epolls", "GreenPool(N), epolls hub", "green", hub="epolls"),
-    Conductor("green-bridge", "GreenPool(N), bridge.hub", "green", hub="bridge.hub"),
-    Conductor("asyncio", "asyncio TaskGroup, N tasks", "asyncio"),
-    Conductor("threads-300", "futurist, 300 threads", "threads", pool=300, needs=("futurist",)),
-    Conductor("threads-N", "futurist, N threads", "threads", needs=("futurist",)),
+    Conductor("green-epolls", "green", hub="epolls"),
+    Conductor("green-bridge", "green", hub="bridge.hub"),
+    Conductor("asyncio", "asyncio"),
+    Conductor("threads-300", "threads", pool=300, needs=("futurist",)),
+    Conductor("threads-N", "threads", needs=("futurist",)),
 )
 # Ratio baselines: eventlet today, and the threads path as Ironic configures it.
 HTTP_BASELINES = ("eventlet-epolls", "cheroot-10")
