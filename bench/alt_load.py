@@ -52,7 +52,9 @@ class Run:
         self.latencies: list[float] = []
         self.errors: Counter[str] = Counter()  # in the window
         self.errors_total: Counter[str] = Counter()
-        self.closed_idle = 0  # connections the server closed between requests (no error)
+        # Connections the server ended between requests (no error): with a
+        # "Connection: close" header, or silently.
+        self.closed_idle: Counter[str] = Counter()
         self.stopping = False
         self.clients: list[Client] = []
         self.gate = asyncio.Semaphore(CONNECTS_IN_FLIGHT)
@@ -157,7 +159,7 @@ class Client(asyncio.Protocol):
         self.pending = False
         self.run.answered(now - self.sent_at, now)
         if b"\r\nconnection: close" in head:
-            self.run.closed_idle += 1
+            self.run.closed_idle["header"] += 1
             self.closing = True
             self.transport.close()  # the server ends keep-alive: not an error
         elif not self.run.stopping:
@@ -171,7 +173,7 @@ class Client(asyncio.Protocol):
             self.pending = False
             self.run.error("closed")
         elif not self.closing:
-            self.run.closed_idle += 1
+            self.run.closed_idle["silently"] += 1
         self.run.reconnect(self)
 
 
@@ -217,7 +219,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         **ms,
         "errors": dict(run.errors),
         "errors_total": dict(run.errors_total),
-        "closed_idle": run.closed_idle,
+        "closed_idle": dict(run.closed_idle),
         "load_cpu_seconds": time.process_time(),
     }
 

@@ -195,9 +195,11 @@ class Report:
                 overflow = median(cell, "listen_overflows")
                 if overflow:
                     notes.append(f"listen overflows {overflow:.0f}")
-                closed = median(cell, "closed_idle")
-                if closed:
-                    notes.append(f"{closed:.0f} connections closed between requests")
+                for how in ("header", "silently"):
+                    closed = [s.get("closed_idle", {}).get(how, 0) for s in cell.samples]
+                    if closed and (count := statistics.median(closed)):
+                        say = "with Connection: close" if how == "header" else "silently"
+                        notes.append(f"closed {count:,.0f} keep-alive connections {say}")
                 connect = median(cell, "connect_seconds")
                 if connect is not None and connect > 1:
                     notes.append(f"connecting took {connect:.1f} s")

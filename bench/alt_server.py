@@ -18,7 +18,9 @@ Ways (the first argument):
   ``async def`` handler; no eventlet imported (path 4).
 * ``cheroot`` -- ``cheroot.wsgi.Server`` with ``--threads`` worker threads serving the WSGI
   app, no eventlet (path 5). Everything else is cheroot's defaults, as Ironic uses it,
-  except the listen backlog if ``--backlog`` is given (cheroot's default is 5).
+  unless ``--backlog`` (the listen backlog, cheroot's default 5) or ``--keepalive-limit``
+  (how many idle keep-alive connections cheroot keeps; it closes the others after their
+  response; default 10) say otherwise.
 
 ``--loop uvloop`` runs the two aiohttp ways on uvloop. The server listens on 127.0.0.1
 (any free port), prints ``READY <port>`` and serves until it is killed. Access logs are
@@ -114,6 +116,8 @@ def serve_cheroot(args: argparse.Namespace) -> None:
         server_name="bench",
         request_queue_size=args.backlog,
     )
+    # cheroot ends keep-alive (Connection: close) on all but this many idle connections.
+    server.keep_alive_conn_limit = args.keepalive_limit or None
     server.prepare()
     _ready(server.bind_addr[1])
     server.serve()
@@ -129,9 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--backlog", type=int, default=5, help="cheroot's listen backlog (its default: 5)"
     )
+    parser.add_argument(
+        "--keepalive-limit",
+        type=int,
+        default=10,
+        help="cheroot's keep_alive_conn_limit (its default: 10; 0: no limit)",
+    )
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.backlog < 1:
-        parser.error("--threads and --backlog must be at least 1")
+    if args.threads < 1 or args.backlog < 1 or args.keepalive_limit < 0:
+        parser.error("--threads and --backlog must be at least 1, --keepalive-limit at least 0")
     if not args.db.is_file():
         parser.error(f"--db {args.db} does not exist (alt_app.make_database creates it)")
     args.backend = ("127.0.0.1", args.backend)

@@ -20,10 +20,11 @@ backend over a real socket for 20 ms and reads a row from SQLite) served five wa
    default: ``ironic/common/wsgi_service.py`` sets no size), ``cheroot-100`` (the 100
    requests at once an eventlet-era oslo.service WSGI process served,
    ``wsgi_default_pool_size``) and ``cheroot-1000`` (one thread per client at the top
-   concurrency): the threads path. These three listen with a backlog of 1,024, as every
-   other way does; ``cheroot-10-ironic`` is Ironic's server exactly, cheroot's backlog
-   of 5 included (1,000 clients connecting at once overflow it: SYNs are dropped and
-   retried after 1 s, 3 s, 7 s).
+   concurrency): the threads path. These three listen with a backlog of 1,024 and keep
+   every keep-alive connection, as the other ways do; ``cheroot-10-ironic`` is Ironic's
+   server exactly, with cheroot's backlog of 5 (1,000 clients connecting at once overflow
+   it: SYNs are dropped and retried after 1 s, 3 s, 7 s) and its keep-alive limit of 10
+   (it answers all but 10 idle connections with ``Connection: close``).
 
 Not run by default: ``bridge-aiohttp-uvloop`` and ``aiohttp-native-uvloop`` (3 and 4 on
 uvloop). Each at ``--clients`` 10, 100 and 1,000 concurrent keep-alive clients
@@ -79,12 +80,14 @@ class Server:
     hub: str | None = None
     threads: int = 0  # cheroot's pool
     backlog: int = 1024  # cheroot's listen backlog (the other ways always use 1024)
+    keepalive_limit: int = 0  # cheroot's keep_alive_conn_limit (0: none, as the others)
     loop: str = "asyncio"
     needs: tuple[str, ...] = ()
 
     def arguments(self, backend_port: int, db: Path) -> list[str]:
         args = [self.way, "--backend", str(backend_port), "--db", str(db), "--loop", self.loop]
-        return [*args, "--threads", str(self.threads or 10), "--backlog", str(self.backlog)]
+        args += ["--threads", str(self.threads or 10), "--backlog", str(self.backlog)]
+        return [*args, "--keepalive-limit", str(self.keepalive_limit)]
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,16 @@ _AIOHTTP = ("aiohttp",)
 _UVLOOP = ("aiohttp", "uvloop")
 
 
-def _cheroot(name: str, threads: int, backlog: int = 1024) -> Server:
-    return Server(name, 5, "cheroot", threads=threads, backlog=backlog, needs=("cheroot",))
+def _cheroot(name: str, threads: int, backlog: int = 1024, keepalive_limit: int = 0) -> Server:
+    return Server(
+        name,
+        5,
+        "cheroot",
+        threads=threads,
+        backlog=backlog,
+        keepalive_limit=keepalive_limit,
+        needs=("cheroot",),
+    )
 
 
 SERVERS: tuple[Server, ...] = (
@@ -114,8 +125,8 @@ SERVERS: tuple[Server, ...] = (
     _cheroot("cheroot-10", 10),
     _cheroot("cheroot-100", 100),
     _cheroot("cheroot-1000", 1000),
-    # Ironic's server exactly: cheroot's defaults, backlog 5 included.
-    _cheroot("cheroot-10-ironic", 10, backlog=5),
+    # Ironic's server exactly: cheroot's defaults, backlog 5 and keep-alive limit 10 included.
+    _cheroot("cheroot-10-ironic", 10, backlog=5, keepalive_limit=10),
     Server("bridge-aiohttp-uvloop", 3, "bridge-aiohttp", hub="bridge.hub", loop="uvloop",
            needs=_UVLOOP),
     Server("aiohttp-native-uvloop", 4, "aiohttp-native", loop="uvloop", needs=_UVLOOP),
