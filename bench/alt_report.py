@@ -150,9 +150,16 @@ class Report:
     def _title(self, text: str) -> str:
         return f"\n{'#### ' if self.markdown else ''}{text}\n"
 
-    def header(self) -> str:
+    def header(self, *parts: dict[tuple[str, int], Any]) -> str:
         info, s = self.info, self.settings
         load = info.get("loadavg")
+        during = sorted(
+            sample["loadavg"]
+            for results in parts
+            for cell in results.values()
+            for sample in cell.samples
+            if sample.get("loadavg") is not None
+        )
         packages = ", ".join(f"{k} {v}" for k, v in info["packages"].items())
         items = [
             f"machine: {info['nproc']} CPUs, {info['cpu']}; {info['platform']}",
@@ -162,6 +169,11 @@ class Report:
             f" load average at start {', '.join(f'{x:.2f}' for x in load) if load else '?'};"
             f" {self.elapsed / 60:.1f} min in all",
         ]
+        if during:
+            items.append(
+                f"1-minute load average as each measurement started: min {during[0]:.2f},"
+                f" median {statistics.median(during):.2f}, max {during[-1]:.2f}"
+            )
         return "\n".join(f"- {item}" if self.markdown else item for item in items)
 
     # -- part 1 -----------------------------------------------------------------
@@ -200,6 +212,9 @@ class Report:
                     if closed and (count := statistics.median(closed)):
                         say = "with Connection: close" if how == "header" else "silently"
                         notes.append(f"closed {count:,.0f} keep-alive connections {say}")
+                connected = median(cell, "connected")
+                if connected is not None and connected < clients:
+                    notes.append(f"{connected:,.0f} of {clients:,} connected at the window's start")
                 connect = median(cell, "connect_seconds")
                 if connect is not None and connect > 1:
                     notes.append(f"connecting took {connect:.1f} s")

@@ -215,6 +215,7 @@ def _load(
 ) -> Outcome:
     time.sleep(0.2)  # let the server settle after READY before reading its idle RSS
     idle = proc_status(server.pid)
+    loadavg = os.getloadavg()[0]  # the machine is shared: how busy it was, for the report
     overflows = listen_overflows()
     command = [sys.executable, str(BENCH_DIR / "alt_load.py"), "--port", str(port)]
     command += ["--clients", str(clients)]
@@ -249,6 +250,7 @@ def _load(
         return f"the server died under load (exit {server.returncode}): {_tail(server_err)}"
     final = proc_status(server.pid)
     result["rss_idle"] = idle.get("VmRSS")
+    result["loadavg"] = loadavg
     result["rss_peak"] = max(final.get("VmHWM", 0), sampler.peak_rss)
     result["threads_peak"] = sampler.peak_threads
     after = listen_overflows()
@@ -263,6 +265,7 @@ def _load(
 def run_conductor(arguments: list[str], hub: str | None, timeout: float) -> Outcome:
     """One conductor workload in a fresh process; its result plus the sampled peaks."""
     command = [sys.executable, str(BENCH_DIR / "alt_conductor.py"), *arguments]
+    loadavg = os.getloadavg()[0]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(command, stdout=out, stderr=err, env=child_env(hub))
         with Sampler(proc.pid) as sampler:
@@ -278,5 +281,6 @@ def run_conductor(arguments: list[str], hub: str | None, timeout: float) -> Outc
             if line.startswith("CONDUCTOR_RESULT "):
                 result: dict[str, Any] = json.loads(line[len("CONDUCTOR_RESULT ") :])
                 result["threads_peak"] = max(result["threads_end"], sampler.peak_threads)
+                result["loadavg"] = loadavg
                 return result
         return f"no result: {_tail(err)}"

@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             document = to_json(args, info, http, conductor, elapsed)
             Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
     report = alt_report.Report(info, settings, elapsed, args.markdown)
-    print(report.header())
+    print(report.header(http, conductor))
     if http:
         print(report.http_tables(http, servers, HTTP_BASELINES))
         print(report.http_goal(http, servers))
