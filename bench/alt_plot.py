@@ -3,7 +3,8 @@
 ``alternatives-http.png``: requests/s and p99 latency against concurrent clients, one
 line per way of serving; ``alternatives-rss.png``: peak RSS of the server process against
 concurrent clients; ``alternatives-conductor.png``: jobs/s and peak RSS against the number
-of jobs. Colours follow the issue's numbering (threads red, eventlet today grey); several
+of jobs. RSS axes are logarithmic, so that one runaway line does not flatten the others.
+Colours follow the issue's numbering (threads red, eventlet today grey); several
 configurations of one path share a colour and differ in their dashes. Medians, as in the
 tables.
 """
@@ -87,7 +88,7 @@ def plot(
             xlabel="concurrent keep-alive clients",
             ylabel="MB",
         )
-        axis.set_ylim(bottom=0)
+        _log_megabytes(axis)
         axis.legend(fontsize=8)
         figure.tight_layout()
         yield _save(figure, directory / "alternatives-rss.png", pyplot)
@@ -109,10 +110,22 @@ def plot(
         left.set(title="Conductor: jobs/s", xlabel="jobs submitted at once", ylabel="jobs/s")
         lines(right, conductor, conductors, "rss_peak", MB, conductor_style)
         right.set(title="Conductor: peak RSS", xlabel="jobs submitted at once", ylabel="MB")
-        right.set_ylim(bottom=0)
+        _log_megabytes(right)
         left.legend(fontsize=8)
         figure.tight_layout()
         yield _save(figure, directory / "alternatives-conductor.png", pyplot)
+
+
+def _log_megabytes(axis: Any) -> None:
+    """A log scale with plain MB labels: one runaway line must not flatten the others."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    axis.set_yscale("log")
+    low, high = axis.get_ylim()
+    ticks = [t for t in (10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000) if low <= t <= high]
+    axis.set_yticks(ticks)
+    axis.yaxis.set_major_formatter(ScalarFormatter())
+    axis.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _save(figure: Any, path: Path, pyplot: Any) -> Path:
