@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-versions lint typecheck docs compat compat-libs bench ci clean
+.PHONY: demo test test-versions lint typecheck docs compat compat-libs bench bench-alternatives ci clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,13 @@ compat-libs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/hub.py
+
+# The migration paths against threads (cheroot, futurist), side by side: docs/performance.md.
+# ARGS="--quick" for a short run; ARGS="--markdown --json out.json --plots docs/images" for the docs.
+ARGS ?=
+bench-alternatives: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/alternatives.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-3.* docs/_build compat/_work .pytest_cache .ruff_cache .mypy_cache
