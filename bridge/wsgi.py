@@ -12,11 +12,12 @@ application::
 
 Each request runs the WSGI application in its own greenthread (with
 ``bridge.to_async``), so green code in it blocks only that request. The
-request body is streamed to ``wsgi.input`` and the response body is streamed
-to the client chunk by chunk as the application produces it; the environ
-follows PEP 3333. When the client goes away, the response iterable's
-``close()`` is called (as PEP 3333 requires) and, if aiohttp cancels the
-handler, the greenthread is killed.
+request body is streamed to ``wsgi.input``; a response body the application
+returns as a list or tuple (the usual case) is sent whole, with the headers,
+and any other iterable is streamed to the client chunk by chunk as the
+application produces it. The environ follows PEP 3333. When the client goes
+away, the response iterable's ``close()`` is called (as PEP 3333 requires)
+and, if aiohttp cancels the handler, the greenthread is killed.
 
 Requires aiohttp (``pip install eventlet-asyncio-bridge[aiohttp]``).
 """
@@ -27,7 +28,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, final
+from typing import Any, TypeVar, final
 from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
@@ -38,6 +39,7 @@ __all__ = ("handler",)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Callable[[bytes], None]]], Iterable[bytes]]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
+R = TypeVar("R", bound=web.StreamResponse)
 
 # Hop-by-hop headers (RFC 9110 7.6.1): the server's business, not the application's.
 _HOP_BY_HOP = frozenset(
@@ -85,12 +87,16 @@ class _WSGIServer:
         environ = self._environ(request)
         response = _Response(request)
         body = self.application(environ, response.start_response)
+        if isinstance(body, (list, tuple)) and response.stream is None:
+            # Known in full, and nothing written yet: aiohttp sends headers and
+            # body in one write, and nothing crosses back to the loop until then.
+            return response.whole(body)
         try:
             for chunk in body:
-                if chunk:
+                if chunk and not response.disconnected:
                     response.write(chunk)
-                    if response.disconnected:
-                        break
+                if response.disconnected:
+                    break
             if not response.disconnected:
                 response.finish()
         finally:
@@ -218,16 +224,33 @@ class _Response:
         self.status, self.headers = status, headers
         return self.write
 
-    def _prepare(self) -> web.StreamResponse:
+    def _status(self) -> tuple[int, str | None]:
         if self.status is None:
             raise RuntimeError("the WSGI application returned before calling start_response()")
         code, _, reason = self.status.partition(" ")
-        stream = web.StreamResponse(status=int(code), reason=reason or None)
+        return int(code), reason or None
+
+    def _headed(self, response: R) -> R:
         for name, value in self.headers:
             if name.lower() not in _HOP_BY_HOP:
-                stream.headers.add(name, value)
-        _crossings.await_(stream.prepare(self.request))
+                response.headers.add(name, value)
+        return response
+
+    def whole(self, body: list[bytes] | tuple[bytes, ...]) -> web.Response:
+        """The response with all of ``body``, for aiohttp to send when the handler returns."""
+        code, reason = self._status()
+        response = self._headed(web.Response(status=code, reason=reason))
+        response.body = b"".join(body)
+        return response
+
+    def _prepare(self) -> web.StreamResponse:
+        code, reason = self._status()
+        stream = self._headed(web.StreamResponse(status=code, reason=reason))
         self.stream = stream
+        try:
+            _crossings.await_(stream.prepare(self.request))
+        except ConnectionError:  # the client went away before the headers
+            self.disconnected = True
         return stream
 
     def prepared(self) -> web.StreamResponse:
@@ -235,6 +258,10 @@ class _Response:
 
     def write(self, chunk: bytes) -> None:
         stream = self.prepared()
+        if self.disconnected or self.request.method == "HEAD":
+            # aiohttp's StreamResponse would send a HEAD response's body too,
+            # and the client would read it as the next response.
+            return
         try:
             _crossings.await_(stream.write(chunk))
         except ConnectionError:  # the client went away

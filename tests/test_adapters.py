@@ -16,6 +16,7 @@ import sys
 import textwrap
 import traceback
 import warnings
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -671,3 +672,40 @@ def test_to_async_returns_even_when_a_link_of_the_callee_raises(
 
     assert hub_mode(lambda: bridge.await_(call())) == 5
     assert "ZeroDivisionError" in capsys.readouterr().err
+
+
+class _Payload:
+    """An argument or result whose life a test can watch (weakref)."""
+
+
+def test_to_async_keeps_nothing_of_a_call_alive_after_it(run_async: RunAsync) -> None:
+    # Reported by the alternatives benchmark (issue 11): beyond the pool's size
+    # a carrier parked for good, holding its last call's arguments (a whole
+    # aiohttp request under bridge.wsgi), and pooled carriers held theirs in
+    # their frame's locals until the next call. Rounds of more calls at once
+    # than any pool holds: afterwards no argument or result may be alive, and
+    # the greenlets alive must not grow from round to round.
+    watched: list[weakref.ref[_Payload]] = []
+
+    def green(payload: _Payload) -> _Payload:
+        eventlet.sleep(0.001)
+        result = _Payload()
+        watched.append(weakref.ref(result))
+        return result
+
+    async def one_round() -> None:
+        payloads = [_Payload() for _ in range(300)]
+        watched.extend(weakref.ref(p) for p in payloads)
+        results = await asyncio.gather(*(bridge.to_async(green)(p) for p in payloads))
+        assert len(results) == len(payloads)
+
+    def greenlets_alive() -> int:
+        gc.collect()
+        return sum(isinstance(o, greenlet.greenlet) and not o.dead for o in gc.get_objects())
+
+    counts = []
+    for _ in range(4):
+        run_async(one_round)
+        counts.append(greenlets_alive())
+    assert [w for w in watched if w() is not None] == []
+    assert counts[-1] <= counts[1], counts

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from wsgiref.validate import validator
@@ -200,3 +202,112 @@ def test_script_name_mount(run: Run) -> None:
 
     lines = run(main).splitlines()
     assert lines[1:3] == ["SCRIPT_NAME=/legacy", "PATH_INFO=/v2/servers"]
+
+
+def _hello(kind: str) -> Any:
+    """An app answering b"hello" as a list (known in full) or as a generator (streamed)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-App", "legacy")])
+        return [b"hel", b"lo"] if kind == "list" else iter([b"hel", b"lo"])
+
+    return app
+
+
+@pytest.mark.parametrize("kind", ["list", "generator"])
+def test_list_bodies_go_whole_and_others_stream(run: Run, kind: str) -> None:
+    async def main() -> tuple[str | None, str | None, str | None, bytes]:
+        runner, url = await serve(_hello(kind))
+        try:
+            async with aiohttp.ClientSession() as client, client.get(url) as resp:
+                headers = resp.headers
+                body = await resp.read()
+                return (
+                    headers.get("Content-Length"),
+                    headers.get("Transfer-Encoding"),
+                    headers.get("X-App"),
+                    body,
+                )
+        finally:
+            await runner.cleanup()
+
+    length, encoding, x_app, body = run(main)
+    assert (x_app, body) == ("legacy", b"hello")
+    assert (length, encoding) == (("5", None) if kind == "list" else (None, "chunked"))
+
+
+@pytest.mark.parametrize("kind", ["list", "generator"])
+def test_head_responses_carry_no_body(run: Run, kind: str) -> None:
+    # A streamed HEAD response used to send its body: on a keep-alive
+    # connection the client read it as the start of the next response.
+    async def main() -> list[bytes]:
+        runner, url = await serve(_hello(kind))
+        host, port = url.removeprefix("http://").split(":")
+        try:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            heads = []
+            for _ in range(2):
+                heads.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.close()
+            return heads
+        finally:
+            await runner.cleanup()
+
+    head, get = run(main)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+    assert get.startswith(b"HTTP/1.1 200 OK\r\n"), get
+
+
+def test_client_gone_before_the_headers_is_not_an_error(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    # aiohttp's prepare() raises ConnectionResetError once the client is gone;
+    # it was outside the handling write() and finish() have, so aiohttp logged
+    # "Error handling request" with a traceback.
+    go_on = bridge.Event()
+    closed = bridge.Event()
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"too late"
+
+        def close(self) -> None:
+            closed.set()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Body:
+        go_on.green.wait()
+        start_response("200 OK", [])
+        return Body()
+
+    async def main() -> bool:
+        runner, url = await serve(app)
+        host, port = url.removeprefix("http://").split(":")
+        try:
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            await writer.drain()
+            linger_0 = struct.pack("ii", 1, 0)  # close with a reset, as a client gone away does
+            writer.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, linger_0
+            )
+            writer.close()
+            await writer.wait_closed()
+
+            async def server_saw_the_close() -> None:
+                # aiohttp keeps the connection listed until the handler returns;
+                # its transport is dropped when the connection is lost.
+                assert runner.server is not None
+                while runner.server.connections[0].transport is not None:
+                    await asyncio.sleep(0.005)
+
+            await asyncio.wait_for(server_saw_the_close(), BOUND)
+            go_on.set()
+            await asyncio.wait_for(closed.wait(), BOUND)
+            return closed.is_set()
+        finally:
+            await runner.cleanup()
+
+    with caplog.at_level("ERROR", logger="aiohttp.server"):
+        assert run(main) is True
+    assert [r.getMessage() for r in caplog.records if r.name == "aiohttp.server"] == []
