@@ -39,7 +39,7 @@ __all__ = ("handler",)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Callable[[bytes], None]]], Iterable[bytes]]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
-R = TypeVar("R", bound=web.StreamResponse)
+_R = TypeVar("R", bound=web.StreamResponse)
 
 # Hop-by-hop headers (RFC 9110 7.6.1): the server's business, not the application's.
 _HOP_BY_HOP = frozenset(
@@ -230,7 +230,7 @@ class _Response:
         code, _, reason = self.status.partition(" ")
         return int(code), reason or None
 
-    def _headed(self, response: R) -> R:
+    def _headed(self, response: _R) -> _R:
         for name, value in self.headers:
             if name.lower() not in _HOP_BY_HOP:
                 response.headers.add(name, value)
