@@ -87,13 +87,13 @@ class _WSGIServer:
         environ = self._environ(request)
         response = _Response(request)
         body = self.application(environ, response.start_response)
-        if isinstance(body, (list, tuple)) and response.stream is None:
-            # Known in full, and nothing written yet: aiohttp sends headers and
-            # body in one write, and nothing crosses back to the loop until then.
-            return response.whole(body)
         try:
+            if isinstance(body, (list, tuple)) and response.stream is None:
+                # Known in full, and nothing written yet: aiohttp sends headers and
+                # body in one write, and nothing crosses back to the loop until then.
+                return response.whole(body)
             for chunk in body:
-                if chunk and not response.disconnected:
+                if chunk:
                     response.write(chunk)
                 if response.disconnected:
                     break

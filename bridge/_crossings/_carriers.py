@@ -88,6 +88,7 @@ class Carrier(greenthread.GreenThread):
         finally:
             if self.on_death is not None:
                 self.on_death()
+        self._home()  # ending, too, goes to the dispatcher
 
     def _run_job(self) -> bool:
         """Run the job given, if any; True to park for the next one, False to exit.
@@ -130,11 +131,14 @@ class Carrier(greenthread.GreenThread):
         portal greenlet, green main, the dispatcher itself); only its parent
         may have changed, if a job made it the dispatcher (``asyncio.run``).
         """
+        self._home().switch()
+
+    def _home(self) -> greenlet.greenlet:
         anchor = anchor_of(self.hub)
         me: greenlet.greenlet = self
         if me.parent is not anchor:
             me.parent = anchor
-        anchor.switch()
+        return anchor
 
     def _end_call(self, outcome: Any) -> None:
         self.job = None
