@@ -39,7 +39,7 @@ __all__ = ("handler",)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Callable[[bytes], None]]], Iterable[bytes]]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
-_R = TypeVar("R", bound=web.StreamResponse)
+_R = TypeVar("_R", bound=web.StreamResponse)
 
 # Hop-by-hop headers (RFC 9110 7.6.1): the server's business, not the application's.
 _HOP_BY_HOP = frozenset(

@@ -70,10 +70,11 @@ def await_(aw: Awaitable[T]) -> T:
     on the hub's loop, a coroutine as a new task (in a copy of the caller's
     ``contextvars`` context), a future or task as it is.
 
-    A coroutine's first step runs at once, in the calling greenthread
-    standing in for the loop (as asyncio's eager tasks do): one that finishes
-    without suspending returns without a switch (except once in 64 calls,
-    so that a loop of such calls lets other greenthreads run). Otherwise the
+    A coroutine's first step runs at once, handed to the loop's greenlet (as
+    asyncio's eager tasks do, with two greenlet switches and no loop
+    iteration): one that finishes without suspending returns with no other
+    green work in between (except once in 64 calls, so that a loop of such
+    calls lets other greenthreads run). Otherwise the
     call blocks the calling greenthread (a schedule point) until the task is
     done.
     ``eventlet.Timeout`` around it, or killing the greenthread, cancels the
