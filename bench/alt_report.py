@@ -9,43 +9,13 @@ as threads with a third of their peak RSS or less.
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 from collections.abc import Sequence
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 SETTINGS = ("repeat", "clients", "jobs", "calls", "warmup", "duration", "timeout", "delay")
 MB = 1024 * 1024
 NOISE = 0.90  # the shared machine: ratios of 0.90-1.00 are "within noise" (performance.md)
-
-
-def machine_info() -> dict[str, Any]:
-    def version(package: str) -> str:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    packages = ("eventlet", "greenlet", "aiohttp", "cheroot", "futurist", "uvloop")
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "packages": {name: version(name) for name in packages},
-        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
 
 
 def http_progress(result: dict[str, Any]) -> str:

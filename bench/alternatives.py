@@ -68,6 +68,7 @@ import alt_app
 import alt_plot
 import alt_report
 import alt_run
+from machine import machine_info
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,8 @@ CONDUCTORS: tuple[Conductor, ...] = (
 )
 # Ratio baselines: eventlet today, and the threads path as Ironic configures it.
 HTTP_BASELINES = ("eventlet-epolls", "cheroot-10")
+# Whose versions the report gives.
+PACKAGES = ("eventlet", "greenlet", "aiohttp", "cheroot", "futurist", "uvloop")
 CONDUCTOR_BASELINES = ("green-epolls", "threads-300")
 
 
@@ -366,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         data, http, conductor, servers, conductors = from_json(args.from_json)
         info, settings, elapsed = data["machine"], data["settings"], data["elapsed_seconds"]
     else:
-        info = alt_report.machine_info()
+        info = machine_info(PACKAGES)
         settings = {name: getattr(args, name) for name in alt_report.SETTINGS}
         servers, conductors = args.server_list, args.conductor_list
         started = time.monotonic()

@@ -64,16 +64,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from machine import machine_info  # bench/machine.py: this script's folder is on sys.path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -262,34 +262,6 @@ def run_all(jobs: list[Job], configs: list[Config], repeat: int, timeout: float)
 # --------------------------------------------------------------------------- reporting
 
 
-def machine_info() -> dict[str, Any]:
-    def version(package: str) -> str:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "eventlet": version("eventlet"),
-        "greenlet": version("greenlet"),
-        "uvloop": version("uvloop"),
-        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
-
-
 def _spread(values: Sequence[float]) -> str:
     """min..max relative to the median, e.g. ``-12%..+5%``."""
     if len(values) < 2:
@@ -424,8 +396,8 @@ def header_text(info: dict[str, Any], args: argparse.Namespace, markdown: bool) 
     items = [
         f"machine: {info['nproc']} CPUs ({info['usable_cpus']} usable), {info['cpu']}",
         f"platform: {info['platform']}",
-        f"python {info['python']}, eventlet {info['eventlet']}, greenlet {info['greenlet']},"
-        f" uvloop {info['uvloop']}",
+        f"python {info['python']}, "
+        + ", ".join(f"{name} {version}" for name, version in info["packages"].items()),
         f"repetitions: {args.repeat}{' (quick counts)' if args.quick else ''},"
         f" per-child timeout {args.timeout:g}s,"
         f" load average at start {', '.join(f'{x:.2f}' for x in loadavg) if loadavg else '?'}",
@@ -501,7 +473,7 @@ def to_json(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    info = machine_info()
+    info = machine_info(("eventlet", "greenlet", "uvloop"))
     heading = "# " if args.markdown else ""
     print(f"{heading}eventlet hub benchmark")
     print(header_text(info, args, args.markdown))
