@@ -27,21 +27,23 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 # The suite on the other supported CPythons found on the machine (pyenv
-# installs); each gets its own venv. A version not installed is skipped.
+# installs); each gets its own venv. A version not installed is skipped; a
+# failing version does not stop the others (the target fails at the end).
 # The long randomized tests run smaller there (the main run, `make test`,
 # runs them in full): 40 differential programs instead of 120, 600 churn
 # operations per configuration instead of 1500, the example service's
 # tests on SQLite only and without the cluster.
 PYENV_ROOT ?= $(HOME)/.pyenv
 test-versions:
-	@for v in 3.10 3.12 3.13; do \
+	@failed=""; for v in 3.10 3.12 3.13; do \
 	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python 2>/dev/null | tail -n 1); \
 	  if [ -z "$$py" ]; then echo "CPython $$v: not installed here, skipped"; continue; fi; \
 	  echo "=== CPython $$v ($$py)"; \
 	  $$py -m venv .venv-$$v && .venv-$$v/bin/python -m pip install -q -e '.[test,uvloop,example]' \
 	    && BRIDGE_DIFF_SEEDS=0-39 BRIDGE_CHURN_OPS=600 EXAMPLE_TESTS=quick \
-	       .venv-$$v/bin/python -m pytest -q -p no:cacheprovider || exit 1; \
-	done
+	       .venv-$$v/bin/python -m pytest -q -p no:cacheprovider || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-versions failed on CPython$$failed"; exit 1; fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check bridge tests examples bench compat docs stress

@@ -68,8 +68,16 @@ def run_guest(fn, *args):
 def kill_soon(signum, delay=0.05):
     """Send signum to this process from a real OS thread, after a real delay."""
     import os
+    import signal
 
     from eventlet import patcher
+
+    if signum == signal.SIGINT and signal.getsignal(signum) == signal.SIG_IGN:
+        # Started as a background job of a non-interactive shell (a CI
+        # runner's `cmd &`), the interpreter inherits SIGINT ignored and
+        # installs no KeyboardInterrupt handler; these programs stand for a
+        # service in a terminal, whose Ctrl-C raises.
+        signal.signal(signum, signal.default_int_handler)
 
     real_threading = patcher.original("threading")
     real_time = patcher.original("time")
