@@ -23,8 +23,10 @@ What stays the same across calls is ``getcurrent()``'s identity (and
 left held by an earlier call) would see one thread.
 
 A carrier that is killed (its task cancelled) dies as any greenthread does
-and is not reused. The pool is per hub and small (``_POOL_SIZE``): carriers
-above it are not kept.
+and is not reused. The pool is per hub and bounded (``_POOL_SIZE``): a
+carrier that finds it full after its call ends as a greenthread does, for
+a parked greenlet is never collected (its frames are invisible to the
+garbage collector) and would keep its last call alive for good.
 """
 
 from __future__ import annotations
