@@ -12,7 +12,7 @@ import collections
 from collections.abc import Callable
 
 from bridge._core._state import HubBase
-from bridge._core._topology import let_go
+from bridge._core._topology import resume_green
 
 __all__ = ()
 
@@ -47,11 +47,4 @@ class _Inbox(HubBase):
     def _drain_inbox(self) -> None:
         inbox = self._inbox
         while inbox:
-            work = inbox.popleft()
-            exc_info = self._dispatch(work)
-            if exc_info is not None:
-                self.squelch_generic_exception(exc_info)
-                let_go(exc_info)
-                exc_info = None
-            if self._requests:
-                self._serve_requests()
+            resume_green(self, inbox.popleft())
