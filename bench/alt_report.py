@@ -13,6 +13,10 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from reporting import ratio as _ratio
+from reporting import render
+from reporting import spread as _spread
+
 SETTINGS = ("repeat", "clients", "jobs", "calls", "warmup", "duration", "timeout", "delay")
 MB = 1024 * 1024
 NOISE = 0.90  # the shared machine: ratios of 0.90-1.00 are "within noise" (performance.md)
@@ -61,21 +65,8 @@ def _cpu_share(cell: Any, name: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _spread(values: Sequence[float]) -> str:
-    if len(values) < 2:
-        return "-"
-    mid = statistics.median(values)
-    if not mid:
-        return "-"
-    return f"{(min(values) / mid - 1) * 100:+.0f}%..{(max(values) / mid - 1) * 100:+.0f}%"
-
-
 def _num(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def _ratio(value: float | None, base: float | None) -> str:
-    return "-" if value is None or not base else f"{value / base:.2f}x"
 
 
 def _errors(cell: Any) -> str:
@@ -89,24 +80,6 @@ def _errors(cell: Any) -> str:
     if cell.errors:
         text += f"; {len(cell.errors)} runs failed: {cell.errors[0][:120]}"
     return text
-
-
-def render(headers: list[str], rows: list[list[str]], markdown: bool, left: int = 2) -> str:
-    """A plain-text table (first ``left`` columns and "notes" left-aligned) or markdown."""
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines)
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    is_left = [i < left or name == "notes" for i, name in enumerate(headers)]
-    lines = []
-    for row in [headers, ["-" * w for w in widths], *rows]:
-        cells = [
-            c.ljust(w) if lft else c.rjust(w)
-            for c, w, lft in zip(row, widths, is_left, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
 
 
 class Report:

@@ -68,7 +68,7 @@ import alt_app
 import alt_plot
 import alt_report
 import alt_run
-from machine import machine_info
+from reporting import machine_info
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from machine import machine_info  # bench/machine.py: this script's folder is on sys.path
+# bench/reporting.py: this script's folder is on sys.path
+from reporting import machine_info, ratio, render, spread
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -262,39 +263,8 @@ def run_all(jobs: list[Job], configs: list[Config], repeat: int, timeout: float)
 # --------------------------------------------------------------------------- reporting
 
 
-def _spread(values: Sequence[float]) -> str:
-    """min..max relative to the median, e.g. ``-12%..+5%``."""
-    if len(values) < 2:
-        return "-"
-    mid = statistics.median(values)
-    return f"{(min(values) / mid - 1) * 100:+.0f}%..{(max(values) / mid - 1) * 100:+.0f}%"
-
-
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
-
-
-def _ratio(value: float | None, base: float | None) -> str:
-    return "-" if value is None or not base else f"{value / base:.2f}x"
-
-
-def render(headers: list[str], rows: list[list[str]], markdown: bool, left: int = 2) -> str:
-    """A plain-text table (first ``left`` columns and "notes" left-aligned) or markdown."""
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines)
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    aligned_left = [i < left or name == "notes" for i, name in enumerate(headers)]
-
-    def line(row: list[str]) -> str:
-        cells = [
-            cell.ljust(width) if is_left else cell.rjust(width)
-            for cell, width, is_left in zip(row, widths, aligned_left, strict=True)
-        ]
-        return "  ".join(cells).rstrip()
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
 
 
 def throughput_table(
@@ -325,9 +295,9 @@ def throughput_table(
                     f"{job.workload} ({job.count:,} {units[job.workload]})",
                     config.name,
                     "error" if rate is None else _rate(rate),
-                    _ratio(rate, base.get("epolls")),
-                    _ratio(rate, base.get("asyncio")),
-                    _spread(cell.rates()),
+                    ratio(rate, base.get("epolls")),
+                    ratio(rate, base.get("asyncio")),
+                    spread(cell.rates()),
                     "; ".join(notes),
                 ]
             )
@@ -383,8 +353,8 @@ def scale_table(results: Results, jobs: list[Job], configs: list[Config], markdo
                     "-" if spawn is None else f"{spawn / job.count * 1e6:.1f}",
                     "-" if rss is None else f"{rss:,.0f}",
                     # time ratios: above 1 = slower than the baseline
-                    _ratio(wall, walls.get("epolls")),
-                    _ratio(wall, walls.get("asyncio")),
+                    ratio(wall, walls.get("epolls")),
+                    ratio(wall, walls.get("asyncio")),
                     "; ".join(notes),
                 ]
             )

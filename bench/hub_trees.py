@@ -26,6 +26,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from reporting import render  # bench/reporting.py, beside this script
+
 REPO = Path(__file__).resolve().parent.parent
 WORKLOADS = "sleep0,spawn,queue,tcp_echo,timers,wsgi"
 CONFIGS = "epolls,bridge,bridge-guest,bridge-uvloop,bridge-uvloop-guest"
@@ -87,15 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     shorts = [short for _, short in names]
     print(f"bridge.hub against epolls of the same run, median of {args.rounds} rounds")
     print()
-    print("| workload | config | " + " | ".join(shorts) + " |")
-    print("|---|---|" + "---|" * len(shorts))
+    rows = []
     for workload in args.only.split(","):
         for config in args.configs.split(","):
             if config == "epolls":
                 continue
             cells = [ratios.get((short, workload, config)) for short in shorts]
             text = [f"{statistics.median(c):.2f}x" if c else "-" for c in cells]
-            print(f"| {workload} | {config} | " + " | ".join(text) + " |")
+            rows.append([workload, config, *text])
+    print(render(["workload", "config", *shorts], rows, markdown=True))
     return 0
 
 
