@@ -109,7 +109,7 @@ def test_response_streams_while_the_app_still_runs(run: Run) -> None:
         go_on = environ["test.go_on"]
         start_response("200 OK", [("Content-Type", "text/plain")])
         yield b"first "
-        go_on.wait()  # the client has the first chunk before we go on
+        assert go_on.wait(timeout=BOUND)  # the client has the first chunk before we go on
         yield b"second"
 
     async def main() -> bytes:
@@ -276,7 +276,7 @@ def test_client_gone_before_the_headers_is_not_an_error(
             closed.set()
 
     def app(environ: dict[str, Any], start_response: Any) -> Body:
-        go_on.green.wait()
+        assert go_on.green.wait(timeout=BOUND), "the test never let the app go on"
         start_response("200 OK", [])
         return Body()
 
